@@ -1,0 +1,1 @@
+"""Purser: agent wallets on a PostgreSQL double-entry ledger."""

@@ -1,0 +1,1 @@
+"""HTTP edge: thin routes that validate, call a domain service and render."""

@@ -1,0 +1,35 @@
+"""Runtime settings, read once from the environment (prefix ``PURSER_``)."""
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    sandbox = "sandbox"
+    live = "live"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PURSER_", extra="ignore")
+
+    mode: Mode = Mode.sandbox
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    #: Where the embedded PostgreSQL keeps its cluster when no ``DATABASE_URL`` is given.
+    data_dir: Path = Path(".purser")
+    #: An external PostgreSQL; when set, no embedded server is started.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "PURSER_DATABASE_URL")
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,38 @@
+"""Application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api.problems import install_problem_handlers
+from app.api.router import api_router
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+
+
+def create_app(*, database_url: str, settings: Settings | None = None) -> FastAPI:
+    """Build the API bound to ``database_url`` (SQLAlchemy asyncpg form)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Purser",
+        version="0.1.0",
+        summary="Agent wallets on a PostgreSQL double-entry ledger.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(api_router)
+    return app
