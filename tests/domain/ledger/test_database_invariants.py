@@ -20,7 +20,10 @@ async def test_unbalanced_entry_in_raw_sql_fails_at_commit(
 ) -> None:
     _, (a, b) = await open_funded_wallets(sessionmaker, 2, minor_each=0)
     async with sessionmaker() as session:
-        await _raw(session, "INSERT INTO journal_entries (id, kind) VALUES ('je_raw_unbalanced', 'transfer')")
+        await _raw(
+            session,
+            "INSERT INTO journal_entries (id, kind) VALUES ('je_raw_unbalanced', 'transfer')",
+        )
         await _raw(
             session,
             "INSERT INTO postings (entry_id, account_id, currency, amount) VALUES "
@@ -44,7 +47,9 @@ async def test_posting_to_an_account_in_another_currency_fails_at_commit(
 ) -> None:
     _, (a, b) = await open_funded_wallets(sessionmaker, 2, minor_each=0)
     async with sessionmaker() as session:
-        await _raw(session, "INSERT INTO journal_entries (id, kind) VALUES ('je_raw_ccy', 'transfer')")
+        await _raw(
+            session, "INSERT INTO journal_entries (id, kind) VALUES ('je_raw_ccy', 'transfer')"
+        )
         await _raw(
             session,
             "INSERT INTO postings (entry_id, account_id, currency, amount) VALUES "
@@ -90,7 +95,9 @@ async def test_journal_is_append_only(
 async def test_protected_balance_cannot_go_negative_even_in_raw_sql(session: AsyncSession) -> None:
     wallet = await ledger.open_account(session, kind=AccountKind.wallet_available, currency="USDC")
     with pytest.raises(DBAPIError) as error:
-        await _raw(session, "UPDATE ledger_balances SET balance = -1 WHERE account_id = :id", id=wallet.id)
+        await _raw(
+            session, "UPDATE ledger_balances SET balance = -1 WHERE account_id = :id", id=wallet.id
+        )
     assert sqlstate_of(error.value) == "23514"
 
 

@@ -55,9 +55,15 @@ async def test_three_leg_payment_moves_exact_amounts(session: AsyncSession) -> N
         (lambda a, b: [Leg(a, Money(-5, "USDC")), Leg(b, Money(0, "USDC"))], InvalidPosting),
         (lambda a, b: [Leg(a, Money(-5, "USDC")), Leg(a, Money(5, "USDC"))], InvalidPosting),
         (lambda a, b: [Leg(a, Money(-5, "USDC")), Leg(b, Money(5, "USDT"))], UnbalancedEntry),
-        (lambda a, b: [Leg(a, Money(-5, "USDC")), Leg("acct_missing", Money(5, "USDC"))], AccountNotFound),
+        (
+            lambda a, b: [Leg(a, Money(-5, "USDC")), Leg("acct_missing", Money(5, "USDC"))],
+            AccountNotFound,
+        ),
         (lambda a, b: [Leg(a, Money(-5, "USDT")), Leg(b, Money(5, "USDT"))], CurrencyMismatch),
-        (lambda a, b: [Leg(a, Money(-10**20, "USDC")), Leg(b, Money(10**20, "USDC"))], InvalidPosting),
+        (
+            lambda a, b: [Leg(a, Money(-(10**20), "USDC")), Leg(b, Money(10**20, "USDC"))],
+            InvalidPosting,
+        ),
     ],
 )
 async def test_bad_entries_raise_typed_errors_and_write_nothing(
@@ -90,7 +96,7 @@ async def test_unknown_currency_account_is_refused(session: AsyncSession) -> Non
 async def test_overdraw_of_protected_account_is_refused_with_seed_message(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    source, (wallet, other) = await open_funded_wallets(sessionmaker, 2, minor_each=10_000_000)
+    _source, (wallet, other) = await open_funded_wallets(sessionmaker, 2, minor_each=10_000_000)
     async with sessionmaker() as session:
         before = await postings_count(session)
         with pytest.raises(InsufficientFunds) as refused:
@@ -119,7 +125,8 @@ async def test_reference_makes_posting_idempotent(session: AsyncSession) -> None
     reference = f"fund-{wallet.id}"
     first = await ledger.post_entry(session, kind=EntryKind.funding, legs=legs, reference=reference)
     again = await ledger.post_entry(session, kind=EntryKind.funding, legs=legs, reference=reference)
-    assert first.created and not again.created
+    assert first.created
+    assert not again.created
     assert again.id == first.id
     assert (await ledger.balance_of(session, wallet.id)).minor == 7
     with pytest.raises(EntryReferenceConflict):
@@ -133,8 +140,12 @@ async def test_reference_makes_posting_idempotent(session: AsyncSession) -> None
 
 
 async def test_system_account_is_opened_once(session: AsyncSession) -> None:
-    first = await ledger.open_system_account(session, kind=AccountKind.fee_revenue, currency="PYUSD")
-    second = await ledger.open_system_account(session, kind=AccountKind.fee_revenue, currency="PYUSD")
+    first = await ledger.open_system_account(
+        session, kind=AccountKind.fee_revenue, currency="PYUSD"
+    )
+    second = await ledger.open_system_account(
+        session, kind=AccountKind.fee_revenue, currency="PYUSD"
+    )
     assert first.id == second.id
     assert first.balance_slots == 16
 
@@ -144,7 +155,9 @@ async def test_slotted_protected_account_spends_across_slots(session: AsyncSessi
     merchant = await ledger.open_account(
         session, kind=AccountKind.merchant, currency="USDC", balance_slots=4
     )
-    refund_to = await ledger.open_account(session, kind=AccountKind.wallet_available, currency="USDC")
+    refund_to = await ledger.open_account(
+        session, kind=AccountKind.wallet_available, currency="USDC"
+    )
     for _ in range(12):  # credits land on random slots
         await ledger.post_entry(
             session, kind=EntryKind.payment, legs=transfer_legs(source.id, merchant.id, 10)
@@ -154,11 +167,18 @@ async def test_slotted_protected_account_spends_across_slots(session: AsyncSessi
         session, kind=EntryKind.refund, legs=transfer_legs(merchant.id, refund_to.id, 115)
     )
     slots = (
-        await session.execute(
-            text("SELECT balance FROM ledger_balances WHERE account_id = :id"), {"id": merchant.id}
+        (
+            await session.execute(
+                text("SELECT balance FROM ledger_balances WHERE account_id = :id"),
+                {"id": merchant.id},
+            )
         )
-    ).scalars().all()
-    assert len(slots) == 4 and min(slots) >= 0 and sum(slots) == 5
+        .scalars()
+        .all()
+    )
+    assert len(slots) == 4
+    assert min(slots) >= 0
+    assert sum(slots) == 5
     with pytest.raises(InsufficientFunds):
         await ledger.post_entry(
             session, kind=EntryKind.refund, legs=transfer_legs(merchant.id, refund_to.id, 6)
@@ -208,7 +228,10 @@ class TestHolds:
         available, held, _ = await self._wallet(session, 100)
         with pytest.raises(InsufficientFunds):
             await ledger.place_hold(
-                session, available_account_id=available, held_account_id=held, amount=Money(101, "USDC")
+                session,
+                available_account_id=available,
+                held_account_id=held,
+                amount=Money(101, "USDC"),
             )
         assert await ledger.balances_of(session, [available, held]) == {available: 100, held: 0}
 
