@@ -1,6 +1,8 @@
 """The ``purser`` command."""
 
 import asyncio
+import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -37,6 +39,9 @@ def serve(
 
     settings = get_settings()
     app = create_app(database_url=_database_url(), settings=settings)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with this handler in place
+    # that becomes a normal exit, so the embedded PostgreSQL is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     uvicorn.run(
         app,
         host=host or settings.host,

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -103,24 +104,32 @@ class JournalEntry(CreatedAt, Base):
     reference: Mapped[str | None] = mapped_column(String(200), unique=True)
     description: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    #: The writing transaction (xid8 as bigint): postings may only be added to an entry by
+    #: the transaction that created it, so the commit-time balance check sees them all.
+    txid: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text("(pg_current_xact_id())::text::bigint")
+    )
 
 
 class Posting(Base):
+    """One account's side of an entry (legs are merged: one posting per account).
+
+    NOTE: no foreign keys on purpose. A foreign-key check runs per row and takes a KEY
+    SHARE lock on the referenced row: on a hot account that lock turns the account row
+    into a multixact hot spot. One statement-level trigger checks instead that every
+    posting names an entry of the current transaction and an account in its currency.
+    """
+
     __tablename__ = "postings"
     __table_args__ = (
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         Index("ix_postings_account_id_id", "account_id", "id"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    entry_id: Mapped[str] = mapped_column(
-        String(40), ForeignKey("journal_entries.id"), nullable=False, index=True
-    )
-    # NOTE: no foreign key to ledger_accounts on purpose: its check would take a KEY SHARE
-    # lock on the account row of every posting, turning hot accounts into multixact
-    # hot spots. The posting function locks the account's balance row and checks the
-    # account and its currency instead.
-    account_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    entry_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: Insertion order, for an account's history.
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), nullable=False)
     currency: Mapped[str] = mapped_column(String(8), nullable=False)
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
 

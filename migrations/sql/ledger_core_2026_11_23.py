@@ -128,29 +128,61 @@ END
 $fn$
 """
 
-CHECK_POSTING = r"""
-CREATE FUNCTION ledger_check_posting() RETURNS trigger
+CHECK_POSTINGS = r"""
+CREATE FUNCTION ledger_check_postings() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
--- Deferred to commit: by then every posting of the entry is in.
+-- Once per INSERT statement on postings (it sees all inserted rows): every posting must
+-- name an entry created by this same transaction, and an existing account in the
+-- posting's currency. Together with the append-only triggers this makes the commit-time
+-- balance check of each entry see all of its postings.
 DECLARE
     v record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM ledger_accounts a
-                    WHERE a.id = NEW.account_id AND a.currency = NEW.currency) THEN
-        RAISE EXCEPTION 'posting % of entry % names account % in %, which does not exist in that currency',
-            NEW.id, NEW.entry_id, NEW.account_id, NEW.currency
+    SELECT n.entry_id, n.account_id, n.currency, e.id IS NULL AS foreign_entry INTO v
+      FROM inserted n
+      LEFT JOIN journal_entries e
+             ON e.id = n.entry_id AND e.txid = (pg_current_xact_id())::text::bigint
+      LEFT JOIN ledger_accounts a ON a.id = n.account_id AND a.currency = n.currency
+     WHERE e.id IS NULL OR a.id IS NULL
+     LIMIT 1;
+    IF FOUND THEN
+        IF v.foreign_entry THEN
+            RAISE EXCEPTION 'posting for account % names entry %, which this transaction did not create',
+                v.account_id, v.entry_id
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RAISE EXCEPTION 'posting of entry % names account % in %, which does not exist in that currency',
+            v.entry_id, v.account_id, v.currency
             USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$fn$
+"""
+
+CHECK_ENTRY_BALANCED = r"""
+CREATE FUNCTION ledger_check_entry_balanced() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+-- Deferred to commit, once per entry: by then every posting of the entry is in.
+DECLARE
+    v record;
+    v_count integer;
+BEGIN
+    SELECT count(*) INTO v_count FROM postings p WHERE p.entry_id = NEW.id;
+    IF v_count < 2 THEN
+        RAISE EXCEPTION 'journal entry % has % postings; an entry needs at least two', NEW.id, v_count
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'journal_entries_balanced';
     END IF;
     SELECT p.currency, sum(p.amount) AS total INTO v
       FROM postings p
-     WHERE p.entry_id = NEW.entry_id
+     WHERE p.entry_id = NEW.id
      GROUP BY p.currency
     HAVING sum(p.amount) <> 0
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'journal entry % is unbalanced: its % postings sum to %',
-            NEW.entry_id, v.currency, v.total
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'postings_balanced_per_currency';
+            NEW.id, v.currency, v.total
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'journal_entries_balanced';
     END IF;
     RETURN NULL;
 END
@@ -169,10 +201,14 @@ $fn$
 
 UPGRADE = [
     LEDGER_POST_ENTRY,
-    CHECK_POSTING,
+    CHECK_POSTINGS,
+    CHECK_ENTRY_BALANCED,
     FORBID_CHANGE,
-    """CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON postings
-       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_posting()""",
+    """CREATE TRIGGER postings_checked AFTER INSERT ON postings
+       REFERENCING NEW TABLE AS inserted
+       FOR EACH STATEMENT EXECUTE FUNCTION ledger_check_postings()""",
+    """CREATE CONSTRAINT TRIGGER journal_entries_balanced AFTER INSERT ON journal_entries
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_entry_balanced()""",
     """CREATE TRIGGER journal_entries_append_only BEFORE UPDATE OR DELETE ON journal_entries
        FOR EACH ROW EXECUTE FUNCTION ledger_forbid_change()""",
     """CREATE TRIGGER journal_entries_no_truncate BEFORE TRUNCATE ON journal_entries
@@ -208,8 +244,10 @@ DOWNGRADE = [
     "DROP TRIGGER IF EXISTS postings_append_only ON postings",
     "DROP TRIGGER IF EXISTS journal_entries_no_truncate ON journal_entries",
     "DROP TRIGGER IF EXISTS journal_entries_append_only ON journal_entries",
-    "DROP TRIGGER IF EXISTS postings_balanced ON postings",
+    "DROP TRIGGER IF EXISTS journal_entries_balanced ON journal_entries",
+    "DROP TRIGGER IF EXISTS postings_checked ON postings",
     "DROP FUNCTION IF EXISTS ledger_forbid_change()",
-    "DROP FUNCTION IF EXISTS ledger_check_posting()",
+    "DROP FUNCTION IF EXISTS ledger_check_entry_balanced()",
+    "DROP FUNCTION IF EXISTS ledger_check_postings()",
     "DROP FUNCTION IF EXISTS ledger_post_entry(text, text, text, text, jsonb, text[], text[], bigint[], integer)",
 ]

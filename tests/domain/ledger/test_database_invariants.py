@@ -42,7 +42,7 @@ async def test_unbalanced_entry_in_raw_sql_fails_at_commit(
         assert count == 0
 
 
-async def test_posting_to_an_account_in_another_currency_fails_at_commit(
+async def test_posting_to_an_account_in_another_currency_is_rejected(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     _, (a, b) = await open_funded_wallets(sessionmaker, 2, minor_each=0)
@@ -50,16 +50,51 @@ async def test_posting_to_an_account_in_another_currency_fails_at_commit(
         await _raw(
             session, "INSERT INTO journal_entries (id, kind) VALUES ('je_raw_ccy', 'transfer')"
         )
+        with pytest.raises(DBAPIError) as error:
+            await _raw(
+                session,
+                "INSERT INTO postings (entry_id, account_id, currency, amount) VALUES "
+                "('je_raw_ccy', :a, 'USDT', -5), ('je_raw_ccy', :b, 'USDT', 5)",
+                a=a.id,
+                b=b.id,
+            )
+        assert sqlstate_of(error.value) == "23503"
+
+
+async def test_postings_cannot_be_added_to_an_entry_of_another_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    source, (wallet, other_a, other_b) = await open_funded_wallets(sessionmaker, 3, minor_each=0)
+    async with sessionmaker() as session:
+        entry = await ledger.post_entry(
+            session, kind=EntryKind.funding, legs=transfer_legs(source.id, wallet.id, 5)
+        )
+        await session.commit()
+    async with sessionmaker() as session:
+        # A balanced pair appended later would dodge a per-entry check made at the first commit.
+        with pytest.raises(DBAPIError) as error:
+            await _raw(
+                session,
+                "INSERT INTO postings (entry_id, account_id, currency, amount) VALUES "
+                "(:e, :a, 'USDC', 5), (:e, :b, 'USDC', -5)",
+                e=entry.id,
+                a=other_a.id,
+                b=other_b.id,
+            )
+        assert sqlstate_of(error.value) == "23503"
+        assert "did not create" in str(error.value)
+
+
+async def test_entry_without_postings_fails_at_commit(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
         await _raw(
-            session,
-            "INSERT INTO postings (entry_id, account_id, currency, amount) VALUES "
-            "('je_raw_ccy', :a, 'USDT', -5), ('je_raw_ccy', :b, 'USDT', 5)",
-            a=a.id,
-            b=b.id,
+            session, "INSERT INTO journal_entries (id, kind) VALUES ('je_raw_empty', 'transfer')"
         )
         with pytest.raises(DBAPIError) as error:
             await session.commit()
-        assert sqlstate_of(error.value) == "23503"
+        assert sqlstate_of(error.value) == "23514"
 
 
 @pytest.mark.parametrize(
