@@ -97,11 +97,20 @@ class LedgerBalance(Base):
 
 class JournalEntry(CreatedAt, Base):
     __tablename__ = "journal_entries"
+    __table_args__ = (
+        # Partial: most entries carry no reference and then cost no index entry.
+        Index(
+            "uq_journal_entries_reference",
+            "reference",
+            unique=True,
+            postgresql_where=text("reference IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     #: Caller's idempotency reference: one entry per reference, ever.
-    reference: Mapped[str | None] = mapped_column(String(200), unique=True)
+    reference: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
     #: The writing transaction (xid8 as bigint): postings may only be added to an entry by

@@ -17,113 +17,117 @@ CREATE FUNCTION ledger_post_entry(
 ) RETURNS TABLE (outcome text, account_id text, available bigint, entry_id text)
 LANGUAGE plpgsql AS $fn$
 -- Posts one journal entry in the caller's transaction, in one round trip.
--- The legs come merged by account (one per account). Expected refusals (unknown account,
--- currency mismatch, insufficient funds, reference already used) are *returned* before
--- anything is written, so the caller's transaction stays usable (it may record the
--- failed attempt); only broken invariants raise.
+--
+-- The legs come merged (one per account) and sorted by account id. Each leg is one
+-- conditional UPDATE of one balance row, taken in that order, so every entry locks rows
+-- in (account_id, slot) order and two entries can never wait on each other in a cycle.
+-- A credit, or a debit of an account allowed to go negative, touches the slot chosen by
+-- p_slot_seed: hot accounts spread their writers over their slots. A debit of a
+-- protected account with several slots locks all of them and spends them in order, so
+-- every slot stays >= 0.
+--
+-- Expected refusals (reference already used, unknown account, currency mismatch,
+-- insufficient funds) are *returned*, with everything this call wrote rolled back (the
+-- block below is a subtransaction): the caller's transaction stays usable, for example
+-- to record the failed attempt. Deadlocks and serialization failures, possible only
+-- with locks the caller took before this call, are retried here a bounded number of times.
 DECLARE
     v_attempt integer;
-    v_leg record;
+    v_i integer;
+    v_done boolean;
+    v_acct record;
     v_slot record;
     v_remaining bigint;
     v_take bigint;
+    v_outcome text;
+    v_account text;
+    v_available bigint;
     v_existing text;
-    v_upd_accounts text[] := '{}';
-    v_upd_slots smallint[] := '{}';
-    v_upd_deltas bigint[] := '{}';
 BEGIN
-    -- 1. Lock the balance rows, always in (account_id, slot) order, so two entries never
-    --    wait on each other in a cycle. A credit, or a posting to an account that may go
-    --    negative, touches one slot chosen by p_slot_seed (hot accounts spread their
-    --    writers over their slots); a debit of a protected account locks all its slots,
-    --    to check and spend their sum. Deadlocks and serialization failures (possible only
-    --    with locks the caller took earlier) are retried here, a bounded number of times.
     FOR v_attempt IN 1..5 LOOP
+        v_outcome := NULL;
+        v_account := NULL;
+        v_available := NULL;
+        v_existing := NULL;
         BEGIN
-            PERFORM 1
-               FROM unnest(p_account_ids, p_amounts) AS l(account_id, amount)
-               JOIN ledger_accounts a ON a.id = l.account_id
-               JOIN ledger_balances b ON b.account_id = a.id
-              WHERE b.slot = p_slot_seed % a.balance_slots
-                 OR (l.amount < 0 AND a.must_not_go_negative)
-              ORDER BY b.account_id, b.slot
-                FOR UPDATE OF b;
-            EXIT;
-        EXCEPTION WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
-            IF v_attempt = 5 THEN
-                RAISE;
+            INSERT INTO journal_entries (id, kind, reference, description, metadata)
+            VALUES (p_entry_id, p_kind, p_reference, p_description, p_metadata)
+            ON CONFLICT (reference) WHERE reference IS NOT NULL DO NOTHING;
+            IF NOT FOUND THEN
+                SELECT e.id INTO v_existing FROM journal_entries e WHERE e.reference = p_reference;
+                v_outcome := 'duplicate_reference';
+                RAISE EXCEPTION USING ERRCODE = 'LR001';
             END IF;
-            PERFORM pg_sleep(random() * 0.005 * v_attempt);
+
+            FOR v_i IN 1 .. cardinality(p_account_ids) LOOP
+                -- Fast path: one row, checked and changed by one statement.
+                UPDATE ledger_balances b
+                   SET balance = b.balance + p_amounts[v_i]
+                  FROM ledger_accounts a
+                 WHERE a.id = p_account_ids[v_i]
+                   AND a.currency = p_currencies[v_i]
+                   AND b.account_id = a.id
+                   AND b.slot = p_slot_seed % a.balance_slots
+                   AND (p_amounts[v_i] > 0
+                        OR NOT a.must_not_go_negative
+                        OR (a.balance_slots = 1 AND b.balance + p_amounts[v_i] >= 0));
+                v_done := FOUND;
+                IF NOT v_done THEN
+                    SELECT a.currency, a.must_not_go_negative, a.balance_slots INTO v_acct
+                      FROM ledger_accounts a WHERE a.id = p_account_ids[v_i];
+                    v_account := p_account_ids[v_i];
+                    IF NOT FOUND THEN
+                        v_outcome := 'unknown_account';
+                        RAISE EXCEPTION USING ERRCODE = 'LR001';
+                    END IF;
+                    IF v_acct.currency <> p_currencies[v_i] THEN
+                        v_outcome := 'currency_mismatch';
+                        RAISE EXCEPTION USING ERRCODE = 'LR001';
+                    END IF;
+                    IF v_acct.balance_slots > 1 THEN
+                        -- A protected account with several slots: lock them all, in order.
+                        PERFORM 1 FROM ledger_balances b
+                          WHERE b.account_id = v_account ORDER BY b.slot FOR UPDATE;
+                        v_remaining := -p_amounts[v_i];
+                        FOR v_slot IN
+                            SELECT b.slot, b.balance FROM ledger_balances b
+                             WHERE b.account_id = v_account AND b.balance > 0
+                             ORDER BY b.slot
+                        LOOP
+                            EXIT WHEN v_remaining = 0;
+                            v_take := least(v_slot.balance, v_remaining);
+                            UPDATE ledger_balances b SET balance = b.balance - v_take
+                             WHERE b.account_id = v_account AND b.slot = v_slot.slot;
+                            v_remaining := v_remaining - v_take;
+                        END LOOP;
+                        v_done := v_remaining = 0;
+                    END IF;
+                    IF NOT v_done THEN
+                        SELECT coalesce(sum(b.balance), 0)::bigint INTO v_available
+                          FROM ledger_balances b WHERE b.account_id = v_account;
+                        v_outcome := 'insufficient_funds';
+                        RAISE EXCEPTION USING ERRCODE = 'LR001';
+                    END IF;
+                    v_account := NULL;
+                END IF;
+            END LOOP;
+
+            INSERT INTO postings (entry_id, account_id, currency, amount)
+            SELECT p_entry_id, l.account_id, l.currency, l.amount
+              FROM unnest(p_account_ids, p_currencies, p_amounts) AS l(account_id, currency, amount);
+            EXIT;
+        EXCEPTION
+            WHEN SQLSTATE 'LR001' THEN
+                EXIT;  -- refused: the subtransaction undid this call's writes
+            WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+                IF v_attempt = 5 THEN
+                    RAISE;
+                END IF;
+                PERFORM pg_sleep(random() * 0.005 * v_attempt);
         END;
     END LOOP;
-
-    -- 2. Check every leg against its (now locked, freshly read) account.
-    FOR v_leg IN
-        SELECT l.account_id, l.currency, l.amount,
-               a.currency AS account_currency, a.must_not_go_negative, a.balance_slots
-          FROM unnest(p_account_ids, p_currencies, p_amounts) AS l(account_id, currency, amount)
-          LEFT JOIN ledger_accounts a ON a.id = l.account_id
-         ORDER BY l.account_id
-    LOOP
-        IF v_leg.account_currency IS NULL THEN
-            RETURN QUERY SELECT 'unknown_account'::text, v_leg.account_id, NULL::bigint, NULL::text;
-            RETURN;
-        END IF;
-        IF v_leg.account_currency <> v_leg.currency THEN
-            RETURN QUERY SELECT 'currency_mismatch'::text, v_leg.account_id, NULL::bigint, NULL::text;
-            RETURN;
-        END IF;
-        IF v_leg.amount < 0 AND v_leg.must_not_go_negative THEN
-            -- Spend the slots in order so that every slot, not only their sum, stays >= 0.
-            v_remaining := -v_leg.amount;
-            FOR v_slot IN
-                SELECT b.slot, b.balance FROM ledger_balances b
-                 WHERE b.account_id = v_leg.account_id AND b.balance > 0
-                 ORDER BY b.slot
-            LOOP
-                EXIT WHEN v_remaining = 0;
-                v_take := least(v_slot.balance, v_remaining);
-                v_upd_accounts := v_upd_accounts || v_leg.account_id;
-                v_upd_slots := v_upd_slots || v_slot.slot;
-                v_upd_deltas := v_upd_deltas || -v_take;
-                v_remaining := v_remaining - v_take;
-            END LOOP;
-            IF v_remaining > 0 THEN
-                RETURN QUERY SELECT 'insufficient_funds'::text, v_leg.account_id,
-                    (SELECT coalesce(sum(b.balance), 0)::bigint FROM ledger_balances b
-                      WHERE b.account_id = v_leg.account_id),
-                    NULL::text;
-                RETURN;
-            END IF;
-        ELSE
-            v_upd_accounts := v_upd_accounts || v_leg.account_id;
-            v_upd_slots := v_upd_slots || (p_slot_seed % v_leg.balance_slots)::smallint;
-            v_upd_deltas := v_upd_deltas || v_leg.amount;
-        END IF;
-    END LOOP;
-
-    -- 3. The entry; a reference already used (possibly by a transaction that committed
-    --    while we waited on it) is reported, not raised.
-    INSERT INTO journal_entries (id, kind, reference, description, metadata)
-    VALUES (p_entry_id, p_kind, p_reference, p_description, p_metadata)
-    ON CONFLICT (reference) DO NOTHING;
-    IF NOT FOUND THEN
-        SELECT e.id INTO v_existing FROM journal_entries e WHERE e.reference = p_reference;
-        RETURN QUERY SELECT 'duplicate_reference'::text, NULL::text, NULL::bigint, v_existing;
-        RETURN;
-    END IF;
-
-    -- 4. Postings and the balance projection, in the same transaction.
-    INSERT INTO postings (entry_id, account_id, currency, amount)
-    SELECT p_entry_id, l.account_id, l.currency, l.amount
-      FROM unnest(p_account_ids, p_currencies, p_amounts) AS l(account_id, currency, amount);
-
-    UPDATE ledger_balances b
-       SET balance = b.balance + u.delta
-      FROM unnest(v_upd_accounts, v_upd_slots, v_upd_deltas) AS u(account_id, slot, delta)
-     WHERE b.account_id = u.account_id AND b.slot = u.slot;
-
-    RETURN QUERY SELECT 'posted'::text, NULL::text, NULL::bigint, p_entry_id;
+    RETURN QUERY SELECT coalesce(v_outcome, 'posted'), v_account, v_available,
+                        coalesce(v_existing, p_entry_id);
 END
 $fn$
 """

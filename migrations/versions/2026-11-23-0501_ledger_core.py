@@ -45,7 +45,13 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_entries")),
-        sa.UniqueConstraint("reference", name=op.f("uq_journal_entries_reference")),
+    )
+    op.create_index(
+        "uq_journal_entries_reference",
+        "journal_entries",
+        ["reference"],
+        unique=True,
+        postgresql_where=sa.text("reference IS NOT NULL"),
     )
     op.create_table(
         "ledger_accounts",
