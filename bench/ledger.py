@@ -8,7 +8,9 @@ For each client count (1, 8, 32) it measures:
 - hot, 1 slot: every entry pays the same merchant and fee account, one balance row each
   (what a naive ledger does: every writer queues on those two rows);
 - hot, slotted: the same, with Purser's default slots (merchant 8, fee revenue 16);
-- pgbench ``tpcb-like`` with the same number of clients on the same cluster.
+- pgbench ``tpcb-like`` with the same number of clients on the same cluster;
+- pgbench calling ``ledger_post_entry`` itself (spread and hot, slotted): the database
+  side of a posting alone, without Python, to tell the ledger's cost from the client's.
 
 Each payment is its own transaction (BEGIN, ``ledger_post_entry``, COMMIT), as in the API.
 Prints entries/s, p50/p99 latency and the ratio to pgbench tps. Figures, not assertions.
@@ -20,8 +22,8 @@ import os
 import random
 import re
 import shutil
-import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,42 +146,87 @@ def pgbench_binary() -> str:
         return found
 
 
-def pgbench(server: str, clients: int, seconds: int, scale: int) -> tuple[float, float] | None:
-    """tpcb-like tps and average latency (ms) with ``clients`` clients."""
-    binary = pgbench_binary()
-    host = socket_host(server) or "127.0.0.1"
-    base = [binary, "-h", host, "-U", "postgres", PGBENCH_DB]
-    env = {**os.environ, "PGOPTIONS": ""}
-    if clients == 0:
-        subprocess.run(
-            [*base[:5], "-i", "-q", "-s", str(scale), PGBENCH_DB],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
-        return None
+def _pgbench_args(server: str) -> list[str]:
+    return [pgbench_binary(), "-h", socket_host(server) or "127.0.0.1", "-U", "postgres"]
+
+
+def pgbench_init(server: str, scale: int) -> None:
+    subprocess.run(
+        [*_pgbench_args(server), "-i", "-q", "-s", str(scale), PGBENCH_DB],
+        check=True,
+        capture_output=True,
+    )
+
+
+def pgbench(
+    server: str, clients: int, seconds: int, *workload: str, database: str = PGBENCH_DB
+) -> tuple[float, float]:
+    """tps and average latency (ms) of a pgbench run with ``clients`` clients."""
     jobs = str(min(clients, os.cpu_count() or 1))
     out = subprocess.run(
         [
-            *base[:5],
+            *_pgbench_args(server),
+            "-n",
             "-c",
             str(clients),
             "-j",
             jobs,
             "-T",
             str(seconds),
-            "-b",
-            "tpcb-like",
-            PGBENCH_DB,
+            *workload,
+            database,
         ],
         check=True,
         capture_output=True,
         text=True,
-        env=env,
     ).stdout
-    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))  # type: ignore[union-attr]
-    return tps, latency
+    tps = re.search(r"tps = ([\d.]+)", out)
+    latency = re.search(r"latency average = ([\d.]+) ms", out)
+    if tps is None or latency is None:
+        raise SystemExit(f"unexpected pgbench output:\n{out}")
+    return float(tps.group(1)), float(latency.group(1))
+
+
+LEDGER_SCRIPT = """\\set p :client_id * {per_client} + random(1, {per_client})
+\\set m random(1, {spread})
+\\set f random(1, {spread})
+\\set seed random(0, 1000000000)
+BEGIN;
+SELECT * FROM ledger_post_entry('je_pgb_' || md5(random()::text), 'payment', NULL, NULL, NULL,
+  ARRAY[(SELECT id FROM bench_accounts WHERE role = 'payer' AND n = :p),
+        (SELECT id FROM bench_accounts WHERE role = '{merchant}' AND n = {m}),
+        (SELECT id FROM bench_accounts WHERE role = '{fee}' AND n = {f})],
+  ARRAY['USDC', 'USDC', 'USDC'], ARRAY[-1100000, 1000000, 100000]::bigint[], :seed);
+END;
+"""
+
+
+async def save_bench_accounts(server: str, roles: dict[str, list[str]]) -> None:
+    """Account ids by role and number, for the pgbench scripts to pick from."""
+    conn = await asyncpg.connect(to_libpq_url(server, BENCH_DB))
+    try:
+        await conn.execute("CREATE TABLE bench_accounts (role text, n int, id text)")
+        await conn.executemany(
+            "INSERT INTO bench_accounts VALUES ($1, $2, $3)",
+            [(role, n, id_) for role, ids in roles.items() for n, id_ in enumerate(ids, 1)],
+        )
+        await conn.execute("CREATE INDEX ON bench_accounts (role, n)")
+    finally:
+        await conn.close()
+
+
+def ledger_script(path: Path, *, hot: bool) -> str:
+    path.write_text(
+        LEDGER_SCRIPT.format(
+            per_client=PAYERS_PER_CLIENT,
+            spread=1000,
+            merchant="hot_merchant" if hot else "merchant",
+            fee="hot_fee" if hot else "fee",
+            m="1" if hot else ":m",
+            f="1" if hot else ":f",
+        )
+    )
+    return str(path)
 
 
 async def main(seconds: float, clients_list: list[int]) -> None:
@@ -191,7 +238,7 @@ async def main(seconds: float, clients_list: list[int]) -> None:
     await recreate_database(server, PGBENCH_DB)
     database_url = to_async_url(server, BENCH_DB)
     await asyncio.to_thread(upgrade_to_head, database_url)
-    pgbench(server, 0, 0, scale=max(clients_list))
+    pgbench_init(server, scale=max(clients_list))
 
     engine = create_engine(database_url, pool_size=max(clients_list) + 2, max_overflow=0)
     sessionmaker = create_sessionmaker(engine)
@@ -209,6 +256,19 @@ async def main(seconds: float, clients_list: list[int]) -> None:
         (await open_accounts(sessionmaker, AccountKind.merchant, 1, None))[0],
         (await open_accounts(sessionmaker, AccountKind.fee_revenue, 1, None))[0],
     )
+    await save_bench_accounts(
+        server,
+        {
+            "payer": payers,
+            "merchant": merchants,
+            "fee": fee_accounts,
+            "hot_merchant": [hot_merchant],
+            "hot_fee": [hot_fee],
+        },
+    )
+    scripts = Path(tempfile.mkdtemp(prefix="purser-bench-"))
+    spread_script = ledger_script(scripts / "spread.pgb", hot=False)
+    hot_script = ledger_script(scripts / "hot.pgb", hot=True)
     # Warm the pool and the caches.
     await run_cell(
         sessionmaker,
@@ -249,11 +309,16 @@ async def main(seconds: float, clients_list: list[int]) -> None:
             lambda r: hot_fee,
             seconds,
         )
-        tps, pg_latency = pgbench(server, clients, int(seconds), scale=max(clients_list))  # type: ignore[misc]
-        rows.append((clients, spread, hot_one, hot, tps, pg_latency))
+        tps, pg_latency = pgbench(server, clients, int(seconds), "-b", "tpcb-like")
+        sql_spread, _ = pgbench(
+            server, clients, int(seconds), "-f", spread_script, database=BENCH_DB
+        )
+        sql_hot, _ = pgbench(server, clients, int(seconds), "-f", hot_script, database=BENCH_DB)
+        rows.append((clients, spread, hot_one, hot, tps, pg_latency, sql_spread, sql_hot))
         print(
             f"  clients={clients}: spread {spread.rate:.0f}/s, hot(1) {hot_one.rate:.0f}/s, "
-            f"hot(slotted) {hot.rate:.0f}/s, pgbench {tps:.0f} tps",
+            f"hot(slotted) {hot.rate:.0f}/s, pgbench {tps:.0f} tps, "
+            f"SQL-only spread {sql_spread:.0f}/s, hot {sql_hot:.0f}/s",
             flush=True,
         )
 
@@ -263,28 +328,34 @@ async def main(seconds: float, clients_list: list[int]) -> None:
     await engine.dispose()
 
     print()
+    print("Through the Python ledger service (one transaction per entry):")
+    print()
     print("| clients | mode | entries/s | p50 ms | p99 ms | pgbench tpcb tps | entries/s ÷ tps |")
     print("|---:|---|---:|---:|---:|---:|---:|")
-    for clients, spread, hot_one, hot, tps, _ in rows:
+    for clients, spread, hot_one, hot, tps, *_ in rows:
         for r in (spread, hot_one, hot):
             print(
                 f"| {clients} | {r.label} | {r.rate:.0f} | {r.pct(0.5):.2f} | {r.pct(0.99):.2f} "
                 f"| {tps:.0f} | {r.rate / tps:.2f} |"
             )
     print()
-    print("| clients | hot slotted ÷ spread | hot 1 slot ÷ spread | pgbench avg latency ms |")
-    print("|---:|---:|---:|---:|")
-    for clients, spread, hot_one, hot, _, pg_latency in rows:
+    print("Ratios, and the database side alone (pgbench calling ledger_post_entry):")
+    print()
+    print(
+        "| clients | hot slotted ÷ spread | hot 1 slot ÷ spread | SQL-only spread /s "
+        "| SQL-only hot /s | SQL-only spread ÷ tpcb | pgbench tpcb latency ms |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for clients, spread, hot_one, hot, tps, pg_latency, sql_spread, sql_hot in rows:
         print(
             f"| {clients} | {hot.rate / spread.rate:.2f} | {hot_one.rate / spread.rate:.2f} "
-            f"| {pg_latency:.2f} |"
+            f"| {sql_spread:.0f} | {sql_hot:.0f} | {sql_spread / tps:.2f} | {pg_latency:.2f} |"
         )
     print()
     print(
         f"after the run: balance mismatches {len(mismatches)}, "
         f"sum of balances per currency {totals}"
     )
-    print(f"median of medians p50: {statistics.median(r[1].pct(0.5) for r in rows):.2f} ms")
 
 
 if __name__ == "__main__":

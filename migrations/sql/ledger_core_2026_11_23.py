@@ -18,9 +18,10 @@ CREATE FUNCTION ledger_post_entry(
 LANGUAGE plpgsql AS $fn$
 -- Posts one journal entry in the caller's transaction, in one round trip.
 --
--- The legs come merged (one per account) and sorted by account id. Each leg is one
--- conditional UPDATE of one balance row, taken in that order, so every entry locks rows
--- in (account_id, slot) order and two entries can never wait on each other in a cycle.
+-- The legs come merged (one per account). They are sorted by account id here and each
+-- is one conditional UPDATE of one balance row, taken in that order, so every entry
+-- locks rows in (account_id, slot) order and two entries never wait on each other in
+-- a cycle, whoever calls this function.
 -- A credit, or a debit of an account allowed to go negative, touches the slot chosen by
 -- p_slot_seed: hot accounts spread their writers over their slots. A debit of a
 -- protected account with several slots locks all of them and spends them in order, so
@@ -44,6 +45,12 @@ DECLARE
     v_available bigint;
     v_existing text;
 BEGIN
+    SELECT array_agg(l.account_id ORDER BY l.account_id),
+           array_agg(l.currency ORDER BY l.account_id),
+           array_agg(l.amount ORDER BY l.account_id)
+      INTO p_account_ids, p_currencies, p_amounts
+      FROM unnest(p_account_ids, p_currencies, p_amounts) AS l(account_id, currency, amount);
+
     FOR v_attempt IN 1..5 LOOP
         v_outcome := NULL;
         v_account := NULL;
