@@ -51,7 +51,7 @@ BEGIN
       INTO p_account_ids, p_currencies, p_amounts
       FROM unnest(p_account_ids, p_currencies, p_amounts) AS l(account_id, currency, amount);
 
-    FOR v_attempt IN 1..5 LOOP
+    FOR v_attempt IN 1..3 LOOP
         v_outcome := NULL;
         v_account := NULL;
         v_available := NULL;
@@ -127,7 +127,7 @@ BEGIN
             WHEN SQLSTATE 'LR001' THEN
                 EXIT;  -- refused: the subtransaction undid this call's writes
             WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
-                IF v_attempt = 5 THEN
+                IF v_attempt = 3 THEN
                     RAISE;
                 END IF;
                 PERFORM pg_sleep(random() * 0.005 * v_attempt);
