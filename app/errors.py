@@ -15,17 +15,33 @@ class AppError(Exception):
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
 
+    #: Response headers every instance carries (for example ``WWW-Authenticate``).
+    default_headers: ClassVar[dict[str, str]] = {}
+
     def __init__(self, detail: str, *, param: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.param = param
         self.extra = extra
+        self.headers: dict[str, str] = dict(self.default_headers)
 
 
 class ValidationFailed(AppError):
     status_code = 422
     code = "validation_error"
     title = "Invalid request"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    title = "Forbidden"
 
 
 class NotFound(AppError):

@@ -6,9 +6,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.problems import install_problem_handlers
+from app.api.request_context import RequestContextMiddleware
 from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.kit.rate_limit import RateLimiter
 
 
 def create_app(*, database_url: str, settings: Settings | None = None) -> FastAPI:
@@ -22,6 +24,9 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.rate_limiter = (
+            RateLimiter(settings.redis_url) if settings.rate_limits == "on" else None
+        )
         try:
             yield
         finally:
@@ -33,6 +38,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         summary="Agent wallets on a PostgreSQL double-entry ledger.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(api_router)
     return app

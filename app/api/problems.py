@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.request_context import request_id_var
 from app.errors import AppError
 
 logger = logging.getLogger("purser.api")
@@ -17,9 +19,29 @@ logger = logging.getLogger("purser.api")
 PROBLEM_JSON = "application/problem+json"
 
 
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error response carries them."""
+
+    type: str = Field(examples=["https://purser.dev/problems/agent_not_found"])
+    title: str
+    status: int
+    detail: str = Field(examples=["Agent agent_xyz not found"])
+    code: str = Field(description="Stable, machine-readable snake_case code.")
+    param: str | None = Field(default=None, description="The request field at fault.")
+    request_id: str | None = None
+
+
 def problem(
-    status: int, code: str, detail: str, *, title: str | None = None, **members: Any
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    request: Request | None = None,
+    **members: Any,
 ) -> JSONResponse:
+    request_id = request_id_var.get()
     body: dict[str, Any] = {
         "type": f"https://purser.dev/problems/{code}",
         "title": title or HTTPStatus(status).phrase,
@@ -28,13 +50,38 @@ def problem(
         "code": code,
     }
     body.update({key: value for key, value in members.items() if value is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    body["request_id"] = request_id
+    all_headers = dict(headers or {})
+    if request_id:
+        all_headers["Request-Id"] = request_id
+    if request is not None:
+        for name, value in getattr(request.state, "rate_limit_headers", {}).items():
+            all_headers.setdefault(name, value)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
+
+
+#: Error responses documented on routes that need an API key.
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing, invalid, revoked or expired API key"},
+    403: {"model": Problem, "description": "The key lacks the scope"},
+    422: {"model": Problem, "description": "Invalid request; `param` names the field"},
+    429: {"model": Problem, "description": "Rate limit exceeded"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "Not found (or another owner's)"}
+}
 
 
 async def _app_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, AppError)
     return problem(
-        error.status_code, error.code, error.detail, title=error.title, param=error.param
+        error.status_code,
+        error.code,
+        error.detail,
+        title=error.title,
+        param=error.param,
+        headers=error.headers,
+        request=request,
     )
 
 
@@ -52,6 +99,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         detail,
         title="Invalid request",
         param=param,
+        request=request,
         errors=[{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors],
     )
 
@@ -59,13 +107,18 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
-    return problem(error.status_code, code, str(error.detail))
+    return problem(error.status_code, code, str(error.detail), request=request)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     # The trace goes to the log, never to the client.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "internal_error", "An internal error occurred; nothing was committed.")
+    return problem(
+        500,
+        "internal_error",
+        "An internal error occurred; nothing was committed.",
+        request=request,
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:

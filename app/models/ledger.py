@@ -77,7 +77,7 @@ class LedgerAccount(CreatedAt, Base):
     must_not_go_negative: Mapped[bool] = mapped_column(Boolean, nullable=False)
     balance_slots: Mapped[int] = mapped_column(SmallInteger, nullable=False)
     #: Natural key of platform accounts ("fee_revenue:USDC"), so they are opened once.
-    system_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    system_key: Mapped[str | None] = mapped_column(String(160), unique=True)
 
 
 class LedgerBalance(Base):

@@ -61,7 +61,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=8), nullable=False),
         sa.Column("must_not_go_negative", sa.Boolean(), nullable=False),
         sa.Column("balance_slots", sa.SmallInteger(), nullable=False),
-        sa.Column("system_key", sa.String(length=64), nullable=True),
+        sa.Column("system_key", sa.String(length=160), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),

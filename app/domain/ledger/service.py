@@ -117,11 +117,18 @@ async def open_account(
 
 
 async def open_system_account(
-    session: AsyncSession, *, kind: AccountKind, currency: str, balance_slots: int | None = None
+    session: AsyncSession,
+    *,
+    kind: AccountKind,
+    currency: str,
+    owner_id: str | None = None,
+    balance_slots: int | None = None,
 ) -> Account:
-    """The platform's one account of ``kind`` in ``currency``, opened on first use."""
-    values = _account_values(kind, currency, None, None, balance_slots)
-    values["system_key"] = f"{kind.value}:{currency}"
+    """The one account of ``kind`` in ``currency`` for the platform (or for ``owner_id``,
+    such as an owner's deposit source), opened on first use."""
+    values = _account_values(kind, currency, owner_id, None, balance_slots)
+    scope = f"{owner_id}:" if owner_id is not None else ""
+    values["system_key"] = f"{kind.value}:{scope}{currency}"
     return _account(await repository.insert_system_account(session, values))
 
 

@@ -1,0 +1,69 @@
+from typing import Annotated
+
+from fastapi import APIRouter, status
+
+from app.api.deps import PageDep, SessionDep, SettingsDep, scoped
+from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
+from app.domain.agent import service as agent_service
+from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, AgentUpdate
+from app.domain.apikey.schemas import Principal, Scope
+from app.domain.wallet import service as wallet_service
+from app.domain.wallet.schemas import WalletLimitsUpdate, WalletRead
+
+router = APIRouter(prefix="/agents", tags=["agents"], responses=AUTH_ERRORS)
+Reader = Annotated[Principal, scoped(Scope.agents_read)]
+Writer = Annotated[Principal, scoped(Scope.agents_write)]
+WalletReader = Annotated[Principal, scoped(Scope.wallet_read)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AgentCreated,
+    responses={400: {"model": Problem, "description": "initial_balance in live mode"}},
+)
+async def create_agent(
+    payload: AgentCreate, principal: Writer, session: SessionDep, settings: SettingsDep
+) -> AgentCreated:
+    """Create an agent with its wallet. `owner_id` is the API key's owner; a different
+    `owner_id` in the body is refused (403). In the sandbox, `initial_balance` is funded
+    from the owner's deposit account by a real ledger entry."""
+    return await agent_service.create(session, principal, payload, mode=settings.mode)
+
+
+@router.get("", response_model=list[AgentRead])
+async def list_agents(principal: Reader, session: SessionDep, page: PageDep) -> list[AgentRead]:
+    """The owner's agents, newest first."""
+    return await agent_service.list_agents(session, principal, page)
+
+
+@router.get("/{agent_id}", response_model=AgentRead, responses=NOT_FOUND)
+async def get_agent(agent_id: str, principal: Reader, session: SessionDep) -> AgentRead:
+    return await agent_service.get(session, principal, agent_id)
+
+
+@router.patch("/{agent_id}", response_model=AgentRead, responses=NOT_FOUND)
+async def update_agent(
+    agent_id: str, payload: AgentUpdate, principal: Writer, session: SessionDep
+) -> AgentRead:
+    """Change `name`, `description` or `is_active`; fields left out are unchanged."""
+    return await agent_service.update(session, principal, agent_id, payload)
+
+
+@router.get("/{agent_id}/wallet", response_model=WalletRead, responses=NOT_FOUND)
+async def get_agent_wallet(
+    agent_id: str, principal: WalletReader, session: SessionDep
+) -> WalletRead:
+    """The agent's wallet, with balances read from the ledger."""
+    await agent_service.get(session, principal, agent_id)
+    wallet = await wallet_service.get_agent_wallet(session, principal.owner_id, agent_id)
+    return await wallet_service.read_agent_wallet(session, wallet)
+
+
+@router.patch("/{agent_id}/wallet/limits", response_model=WalletRead, responses=NOT_FOUND)
+async def update_wallet_limits(
+    agent_id: str, payload: WalletLimitsUpdate, principal: Writer, session: SessionDep
+) -> WalletRead:
+    """Set spending limits (decimal strings in the wallet's currency); `null` removes one."""
+    await agent_service.get(session, principal, agent_id)
+    return await wallet_service.update_limits(session, principal.owner_id, agent_id, payload)

@@ -1,0 +1,96 @@
+"""Agents: created with their wallet, listed and changed within their owner only."""
+
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Mode
+from app.domain.agent import repository
+from app.domain.agent.errors import AgentNotFound, OwnerMismatch
+from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, AgentUpdate
+from app.domain.apikey.schemas import Principal
+from app.domain.wallet import service as wallet_service
+from app.kit.ids import new_id
+from app.kit.money import Money, scale_of, to_minor
+from app.kit.pagination import Page
+
+
+def _read(row: Row[Any]) -> AgentRead:
+    return AgentRead(
+        agent_id=row.id,
+        name=row.name,
+        owner_id=row.owner_id,
+        description=row.description,
+        wallet_id=row.wallet_id,
+        is_active=row.is_active,
+        created_at=row.created_at,
+    )
+
+
+async def create(
+    session: AsyncSession, principal: Principal, payload: AgentCreate, *, mode: Mode
+) -> AgentCreated:
+    """Create an agent and its wallet; a non-zero initial balance is a real funding entry."""
+    owner_id = principal.owner_id
+    if payload.owner_id is not None and payload.owner_id != owner_id:
+        raise OwnerMismatch("owner_id does not match the owner of this API key", param="owner_id")
+    currency = payload.currency
+    scale_of(currency)
+    limits = wallet_service.parse_limits(
+        {field: getattr(payload, field) for field in wallet_service.LIMIT_FIELDS}, currency
+    )
+    initial = to_minor(payload.initial_balance, currency, param="initial_balance", allow_zero=True)
+    agent_id = new_id("agent")
+    await repository.insert_agent(
+        session,
+        {
+            "id": agent_id,
+            "owner_id": owner_id,
+            "name": payload.name,
+            "description": payload.description,
+        },
+    )
+    wallet = await wallet_service.open_agent_wallet(
+        session, owner_id=owner_id, agent_id=agent_id, currency=currency, limits=limits
+    )
+    if initial:
+        await wallet_service.fund_from_owner_deposit(
+            session,
+            wallet,
+            Money(initial, currency),
+            mode=mode,
+            reference=f"initial_balance:{wallet.id}",
+        )
+    agent = await get(session, principal, agent_id)
+    return AgentCreated(agent=agent, wallet=await wallet_service.read_agent_wallet(session, wallet))
+
+
+async def get(session: AsyncSession, principal: Principal, agent_id: str) -> AgentRead:
+    """The agent, if the caller may see it; otherwise 404, exactly as if it did not exist."""
+    row = None
+    if principal.sees_agent(agent_id):
+        row = await repository.get_agent(session, principal.owner_id, agent_id)
+    if row is None:
+        raise AgentNotFound(f"Agent {agent_id} not found")
+    return _read(row)
+
+
+async def list_agents(session: AsyncSession, principal: Principal, page: Page) -> list[AgentRead]:
+    rows = await repository.list_agents(
+        session, principal.owner_id, limit=page.limit, offset=page.offset
+    )
+    return [_read(row) for row in rows]
+
+
+async def update(
+    session: AsyncSession, principal: Principal, agent_id: str, payload: AgentUpdate
+) -> AgentRead:
+    changes = payload.model_dump(include=payload.model_fields_set)
+    for field in ("name", "is_active"):
+        if field in changes and changes[field] is None:
+            changes.pop(field)  # these cannot be cleared
+    await get(session, principal, agent_id)
+    if changes:
+        await repository.update_agent(session, principal.owner_id, agent_id, changes)
+    return await get(session, principal, agent_id)

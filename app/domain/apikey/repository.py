@@ -1,0 +1,39 @@
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.apikey import ApiKey
+
+_keys = cast(Table, ApiKey.__table__)
+
+
+async def insert_key(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
+    row: Row[Any] = (await session.execute(insert(_keys).values(**values).returning(_keys))).one()
+    return row
+
+
+async def get_key(session: AsyncSession, key_id: str) -> Row[Any] | None:
+    row: Row[Any] | None = (
+        await session.execute(select(_keys).where(_keys.c.id == key_id))
+    ).one_or_none()
+    return row
+
+
+async def list_keys(session: AsyncSession, owner_id: str) -> Sequence[Row[Any]]:
+    statement = select(_keys).where(_keys.c.owner_id == owner_id).order_by(_keys.c.created_at)
+    return (await session.execute(statement)).all()
+
+
+async def revoke_key(session: AsyncSession, key_id: str, owner_id: str | None) -> Row[Any] | None:
+    statement = update(_keys).where(_keys.c.id == key_id)
+    if owner_id is not None:
+        statement = statement.where(_keys.c.owner_id == owner_id)
+    statement = statement.values(revoked_at=func.coalesce(_keys.c.revoked_at, func.now()))
+    row: Row[Any] | None = (await session.execute(statement.returning(_keys))).one_or_none()
+    return row
+
+
+async def any_key_exists(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(func.count()).select_from(_keys).limit(1)))

@@ -1,0 +1,5 @@
+from app.errors import NotFound
+
+
+class MerchantNotFound(NotFound):
+    code = "merchant_not_found"

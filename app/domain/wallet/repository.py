@@ -1,0 +1,52 @@
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.wallet import VirtualCard, Wallet
+
+_wallets = cast(Table, Wallet.__table__)
+_cards = cast(Table, VirtualCard.__table__)
+
+
+async def insert_wallet(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
+    row: Row[Any] = (
+        await session.execute(insert(_wallets).values(**values).returning(_wallets))
+    ).one()
+    return row
+
+
+async def insert_card(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
+    row: Row[Any] = (await session.execute(insert(_cards).values(**values).returning(_cards))).one()
+    return row
+
+
+async def get_wallet(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    agent_id: str | None = None,
+    merchant_id: str | None = None,
+    for_update: bool = False,
+) -> Row[Any] | None:
+    statement = select(_wallets).where(_wallets.c.owner_id == owner_id)
+    if agent_id is not None:
+        statement = statement.where(_wallets.c.agent_id == agent_id)
+    if merchant_id is not None:
+        statement = statement.where(_wallets.c.merchant_id == merchant_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+async def get_card(session: AsyncSession, wallet_id: str) -> Row[Any] | None:
+    statement = select(_cards).where(_cards.c.wallet_id == wallet_id)
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+async def update_wallet(session: AsyncSession, wallet_id: str, values: dict[str, Any]) -> Row[Any]:
+    statement = update(_wallets).where(_wallets.c.id == wallet_id).values(**values)
+    row: Row[Any] = (await session.execute(statement.returning(_wallets))).one()
+    return row
