@@ -1,25 +1,54 @@
 """The ``purser`` command."""
 
 import asyncio
+import json
 import signal
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import get_settings
+from app.config import Mode, get_settings
+from app.db import create_engine, create_sessionmaker, run_in_transaction
+from app.domain.agent import service as agent_service
+from app.domain.apikey import service as apikey_service
+from app.domain.apikey.schemas import OWNER_DEFAULT_SCOPES, ApiKeyCreated, Principal, Scope, Tier
+from app.domain.sandbox import service as sandbox_service
+from app.errors import AppError
 from app.migrations import upgrade_to_head
 from app.postgres import prepare_database
+
+T = TypeVar("T")
 
 cli = typer.Typer(
     help="Purser: agent wallets on a PostgreSQL double-entry ledger.", no_args_is_help=True
 )
+keys_cli = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
 
 
 def _database_url() -> str:
     settings = get_settings()
     return asyncio.run(prepare_database(settings.database_url, settings.data_dir))
+
+
+def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(url, pool_size=1, max_overflow=0)
+        try:
+            return await run_in_transaction(create_sessionmaker(engine), work)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except AppError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -34,11 +63,21 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (PURSER_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (PURSER_PORT).")] = None,
 ) -> None:
-    """Serve the HTTP API."""
+    """Serve the HTTP API. On the first start of an empty sandbox, print a new API key."""
     from app.main import create_app
 
     settings = get_settings()
-    app = create_app(database_url=_database_url(), settings=settings)
+    url = _database_url()
+    key = _in_transaction(url, lambda session: sandbox_service.bootstrap(session, settings.mode))
+    if key is not None:
+        typer.echo(
+            "\n  Sandbox ready. Your API key (shown once, store it now):\n\n"
+            f"    {key.secret}\n\n"
+            f"  owner_id: {key.owner_id}; a demo catalog and two merchants were created.\n"
+            f"  Try: curl -H 'Authorization: Bearer {key.secret}' "
+            f"http://{host or settings.host}:{port or settings.port}/api/v1/catalog/products\n"
+        )
+    app = create_app(database_url=url, settings=settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; with this handler in place
     # that becomes a normal exit, so the embedded PostgreSQL is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -49,6 +88,72 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=False,
     )
+
+
+@keys_cli.command("create")
+def keys_create(
+    owner: Annotated[str, typer.Option(help="Owner the key acts for.")],
+    agent: Annotated[str | None, typer.Option(help="Restrict the key to this agent.")] = None,
+    scope: Annotated[
+        list[Scope] | None,
+        typer.Option(help="Scope to grant (repeatable); default: all but sequence."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "api key",
+    tier: Annotated[Tier, typer.Option(help="Rate-limit tier.")] = Tier.standard,
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expire after N days.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create an API key and print it (the only time it is shown)."""
+    settings = get_settings()
+    expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+
+    async def work(session: AsyncSession) -> ApiKeyCreated:
+        if agent is not None:
+            owner_view = Principal(
+                "cli", owner, settings.mode.value, OWNER_DEFAULT_SCOPES, None, tier
+            )
+            await agent_service.get(session, owner_view, agent)
+        return await apikey_service.create_key(
+            session,
+            owner_id=owner,
+            mode=Mode(settings.mode),
+            name=name,
+            agent_id=agent,
+            scopes=scope,
+            tier=tier,
+            expires_at=expires_at,
+        )
+
+    created = _in_transaction(_database_url(), work)
+    if as_json:
+        typer.echo(created.model_dump_json())
+    else:
+        typer.echo(f"{created.key_id}  owner={created.owner_id}  scopes={','.join(created.scopes)}")
+        typer.echo(created.secret)
+
+
+@keys_cli.command("list")
+def keys_list(
+    owner: Annotated[str, typer.Option(help="Whose keys.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List an owner's keys (never their secrets)."""
+    keys = _in_transaction(_database_url(), lambda s: apikey_service.list_keys(s, owner))
+    if as_json:
+        typer.echo(json.dumps([json.loads(key.model_dump_json()) for key in keys]))
+        return
+    for key in keys:
+        state = "revoked" if key.revoked_at else "active"
+        typer.echo(
+            f"{key.key_id}  {state}  {key.name}  agent={key.agent_id or '-'}  tier={key.tier}"
+        )
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key at once."""
+    _in_transaction(_database_url(), lambda s: apikey_service.revoke_key(s, key_id, owner_id=None))
+    typer.echo(f"{key_id} revoked")
 
 
 def main() -> None:

@@ -101,3 +101,10 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://purser.test") as client:
         yield client
+
+
+@pytest.fixture
+def make_key(sessionmaker: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
+    from tests.api.helpers import key_maker
+
+    return key_maker(sessionmaker)
