@@ -59,15 +59,25 @@ async def _drop_database(server: str, name: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def database_url(server_url: str) -> Iterator[str]:
-    """SQLAlchemy URL of a fresh, migrated database for this test session."""
+def _fresh_database(server_url: str) -> Iterator[str]:
     name = f"purser_test_{secrets.token_hex(4)}"
     asyncio.run(ensure_database(server_url, name))
     url = to_async_url(server_url, name)
     upgrade_to_head(url)
     yield url
     asyncio.run(_drop_database(to_libpq_url(server_url, "postgres"), name))
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, migrated database for this test session."""
+    yield from _fresh_database(server_url)
+
+
+@pytest.fixture
+def empty_database_url(server_url: str) -> Iterator[str]:
+    """A migrated database of its own, for tests of what happens on an empty one."""
+    yield from _fresh_database(server_url)
 
 
 @pytest.fixture(scope="session")

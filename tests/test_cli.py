@@ -1,5 +1,6 @@
 """The ``purser`` command as a newcomer runs it: a real process serving real HTTP."""
 
+import json
 import os
 import signal
 import socket
@@ -57,3 +58,90 @@ def test_serve_answers_health_and_stops_cleanly(database_url: str) -> None:
         output, _ = process.communicate(timeout=30)
     assert "Application shutdown complete" in output
     assert "Traceback" not in output
+
+
+def test_keys_create_list_revoke(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": to_libpq_url(database_url)}
+
+    def purser(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PURSER, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    created = purser("keys", "create", "--owner", "cli_owner", "--tier", "free", "--json")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["key_id"].startswith("key_")
+    assert key["secret"].startswith("sk_test_")
+    assert key["owner_id"] == "cli_owner"
+    assert key["tier"] == "free"
+    assert "sequence" not in key["scopes"]
+    with_sequence = purser(
+        "keys", "create", "--owner", "cli_owner", "--scope", "sequence", "--json"
+    )
+    assert json.loads(with_sequence.stdout)["scopes"] == ["sequence"]
+    listed = purser("keys", "list", "--owner", "cli_owner", "--json")
+    assert {k["key_id"] for k in json.loads(listed.stdout)} >= {key["key_id"]}
+    assert key["secret"] not in listed.stdout
+    revoked = purser("keys", "revoke", key["key_id"])
+    assert revoked.returncode == 0
+    unknown_agent = purser("keys", "create", "--owner", "cli_owner", "--agent", "agent_nope")
+    assert unknown_agent.returncode == 2
+    assert "not found" in unknown_agent.stderr
+
+
+def test_first_sandbox_start_prints_one_key_and_seeds_a_catalog(
+    empty_database_url: str,
+) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": to_libpq_url(empty_database_url)}
+    process = subprocess.Popen(
+        [PURSER, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    secret = next(word for word in output.split() if word.startswith("sk_test_"))
+    assert output.count(secret) >= 1
+    # The printed key works and sees the demo catalog; a second start prints no key.
+    second = subprocess.Popen(
+        [PURSER, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        response = None
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/catalog/products",
+                    headers={"Authorization": f"Bearer {secret}"},
+                    timeout=2,
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert response is not None
+        assert response.status_code == 200
+        assert len(response.json()) >= 4
+        second.send_signal(signal.SIGTERM)
+        second_output, _ = second.communicate(timeout=30)
+    finally:
+        if second.poll() is None:
+            second.kill()
+    assert "sk_test_" not in second_output

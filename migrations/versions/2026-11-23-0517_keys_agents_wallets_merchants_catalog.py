@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "033fa20460b1"
 down_revision: str | None = "c0392b1d6fe0"
 branch_labels: str | Sequence[str] | None = None

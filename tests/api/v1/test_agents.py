@@ -61,7 +61,9 @@ async def test_seed_create_agent_example_verbatim(
                 "WHERE table_name = 'virtual_cards'"
             )
         )
-    assert "pan" not in card_columns and "cvv" not in card_columns and "number" not in card_columns
+    assert "pan" not in card_columns
+    assert "cvv" not in card_columns
+    assert "number" not in card_columns
 
 
 async def test_get_list_and_update_agent(client: httpx.AsyncClient, make_key: MakeKey) -> None:
@@ -109,7 +111,9 @@ async def test_limits_update_sets_and_clears(client: httpx.AsyncClient, make_key
     assert bad.json()["param"] == "limit_per_tx"
 
 
-async def test_validation_errors_name_the_field(client: httpx.AsyncClient, make_key: MakeKey) -> None:
+async def test_validation_errors_name_the_field(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
     key = await make_key()
     cases = [
         ({"name": "ab"}, "name"),
@@ -129,7 +133,9 @@ async def test_validation_errors_name_the_field(client: httpx.AsyncClient, make_
         assert problem["status"] == 422
         assert "Traceback" not in response.text
     empty = await client.post(
-        "/api/v1/agents", content=b"{not json", headers={**bearer(key), "content-type": "application/json"}
+        "/api/v1/agents",
+        content=b"{not json",
+        headers={**bearer(key), "content-type": "application/json"},
     )
     assert empty.status_code == 422
 

@@ -1,0 +1,78 @@
+"""Live mode refuses sandbox conveniences; a restart loses nothing."""
+
+import httpx
+
+from app.config import Mode, Settings
+from app.main import create_app
+from tests.api.helpers import MakeKey, bearer
+
+
+async def _client_for(app):  # type: ignore[no-untyped-def]
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p")
+
+
+async def test_live_mode_refuses_initial_balance_and_test_keys(
+    database_url: str, make_key: MakeKey
+) -> None:
+    live_key = await make_key(mode=Mode.live)
+    test_key = await make_key()
+    assert live_key.secret.startswith("sk_live_")
+    app = create_app(database_url=database_url, settings=Settings(mode=Mode.live))
+    async with app.router.lifespan_context(app), await _client_for(app) as client:
+        refused = await client.post(
+            "/api/v1/agents",
+            json={"name": "live agent", "initial_balance": "10.00"},
+            headers=bearer(live_key),
+        )
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "funding_not_allowed"
+        assert refused.json()["param"] == "initial_balance"
+        created = await client.post(
+            "/api/v1/agents", json={"name": "live agent"}, headers=bearer(live_key)
+        )
+        assert created.status_code == 201
+        assert created.json()["wallet"]["balance"] == "0.00"
+        wrong_mode = await client.get("/api/v1/agents", headers=bearer(test_key))
+        assert wrong_mode.status_code == 401
+
+
+async def test_restart_keeps_agents_merchants_and_products(
+    database_url: str, make_key: MakeKey
+) -> None:
+    key = await make_key()
+    headers = bearer(key)
+    first = create_app(database_url=database_url)
+    async with first.router.lifespan_context(first), await _client_for(first) as client:
+        agent = (
+            await client.post(
+                "/api/v1/agents",
+                json={"name": "survivor", "initial_balance": "12.34", "limit_total": "20"},
+                headers=headers,
+            )
+        ).json()
+        merchant = (
+            await client.post("/api/v1/merchants", json={"name": "Durable Shop"}, headers=headers)
+        ).json()
+        product = (
+            await client.post(
+                "/api/v1/catalog/products",
+                json={"merchant_id": merchant["merchant_id"], "name": "Brick", "price": "3.00"},
+                headers=headers,
+            )
+        ).json()
+    # A new process against the same database: everything is still there.
+    second = create_app(database_url=database_url)
+    async with second.router.lifespan_context(second), await _client_for(second) as client:
+        agent_id = agent["agent"]["agent_id"]
+        assert (await client.get(f"/api/v1/agents/{agent_id}", headers=headers)).json() == agent[
+            "agent"
+        ]
+        wallet = (await client.get(f"/api/v1/agents/{agent_id}/wallet", headers=headers)).json()
+        assert wallet == agent["wallet"]
+        assert wallet["balance"] == "12.34"
+        got = await client.get(f"/api/v1/merchants/{merchant['merchant_id']}", headers=headers)
+        assert got.json() == merchant
+        got_product = await client.get(
+            f"/api/v1/catalog/products/{product['product_id']}", headers=headers
+        )
+        assert got_product.json() == product
