@@ -50,6 +50,7 @@ async def test_commit_failure_is_an_error_response(app_with_probe_routes: FastAP
             assert response.headers["content-type"].startswith("application/problem+json")
             body = response.json()
             assert body["code"] == "internal_error"
+            assert body["request_id"] == response.headers["Request-Id"]
             assert "Traceback" not in response.text
             assert "unbalanced" not in response.text
 

@@ -29,3 +29,26 @@ async def test_unknown_path_is_problem_json(client: httpx.AsyncClient) -> None:
     assert body["status"] == 404
     assert body["code"] == "not_found"
     assert body["detail"]
+
+
+async def test_openapi_documents_auth_and_errors(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    create_agent = schema["paths"]["/api/v1/agents"]["post"]
+    assert {"201", "401", "403", "422", "429"} <= set(create_agent["responses"])
+    assert create_agent["security"]
+    assert {"HTTPBearer", "APIKeyHeader"} <= set(schema["components"]["securitySchemes"])
+    assert "Problem" in schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "200" in operation["responses"] or "201" in operation["responses"], (
+                path,
+                method,
+            )
+
+
+async def test_every_response_has_a_request_id(client: httpx.AsyncClient) -> None:
+    ok = await client.get("/api/v1/health")
+    missing = await client.get("/api/v1/nope")
+    assert ok.headers["Request-Id"].startswith("req_")
+    assert missing.headers["Request-Id"] == missing.json()["request_id"]
+    assert ok.headers["Request-Id"] != missing.headers["Request-Id"]
