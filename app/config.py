@@ -4,8 +4,9 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,7 +33,25 @@ class Settings(BaseSettings):
     )
     #: ``off`` disables API rate limiting (for benchmarks).
     rate_limits: Literal["on", "off"] = "on"
+    #: How long idempotency keys are remembered.
+    idempotency_retention_days: int = Field(default=7, ge=1, le=90)
+    #: Time zone of the daily/weekly/monthly spending windows.
+    limits_timezone: str = "UTC"
     db_pool_size: int = Field(default=10, ge=1)
+
+    @field_validator("limits_timezone")
+    @classmethod
+    def timezone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def limits_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.limits_timezone)
+
     db_max_overflow: int = Field(default=10, ge=0)
     log_level: str = "info"
 

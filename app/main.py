@@ -11,6 +11,7 @@ from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.kit.rate_limit import RateLimiter
+from app.kit.time import utc_now
 
 
 def create_app(*, database_url: str, settings: Settings | None = None) -> FastAPI:
@@ -39,6 +40,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = utc_now
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(api_router)

@@ -31,6 +31,21 @@ class Problem(BaseModel):
     request_id: str | None = None
 
 
+def problem_members(error: AppError) -> dict[str, Any]:
+    """The problem-details members of ``error``, for bodies that carry them beside others."""
+    members: dict[str, Any] = {
+        "type": f"https://purser.dev/problems/{error.code}",
+        "title": error.title,
+        "status": error.status_code,
+        "detail": error.detail,
+        "code": error.code,
+        "request_id": request_id_var.get(),
+    }
+    if error.param is not None:
+        members["param"] = error.param
+    return members
+
+
 def problem(
     status: int,
     code: str,

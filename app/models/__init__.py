@@ -15,22 +15,36 @@ from app.models.ledger import (
     Posting,
 )
 from app.models.merchant import Merchant
+from app.models.payment import (
+    AuditRecord,
+    FeeSchedule,
+    IdempotencyRecord,
+    OutboxEvent,
+    SpendCounter,
+    Transaction,
+)
 from app.models.wallet import VirtualCard, Wallet
 
 __all__ = [
     "AccountKind",
     "Agent",
     "ApiKey",
+    "AuditRecord",
     "Base",
     "EntryKind",
+    "FeeSchedule",
     "HoldStatus",
+    "IdempotencyRecord",
     "JournalEntry",
     "LedgerAccount",
     "LedgerBalance",
     "LedgerHold",
     "Merchant",
+    "OutboxEvent",
     "Posting",
     "Product",
+    "SpendCounter",
+    "Transaction",
     "VirtualCard",
     "Wallet",
 ]

@@ -1,12 +1,16 @@
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
+from fastapi.responses import Response
 
 from app.api.deps import PageDep, SessionDep, SettingsDep, scoped
+from app.api.idempotency import IdempotencyDep
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.domain.agent import service as agent_service
 from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, AgentUpdate
 from app.domain.apikey.schemas import Principal, Scope
+from app.domain.payment import service as payment_service
+from app.domain.payment.schemas import TransactionRead
 from app.domain.wallet import service as wallet_service
 from app.domain.wallet.schemas import WalletLimitsUpdate, WalletRead
 
@@ -23,12 +27,20 @@ WalletReader = Annotated[Principal, scoped(Scope.wallet_read)]
     responses={400: {"model": Problem, "description": "initial_balance in live mode"}},
 )
 async def create_agent(
-    payload: AgentCreate, principal: Writer, session: SessionDep, settings: SettingsDep
-) -> AgentCreated:
+    payload: AgentCreate,
+    principal: Writer,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
+) -> Response:
     """Create an agent with its wallet. `owner_id` is the API key's owner; a different
     `owner_id` in the body is refused (403). In the sandbox, `initial_balance` is funded
     from the owner's deposit account by a real ledger entry."""
-    return await agent_service.create(session, principal, payload, mode=settings.mode)
+    replay = await idempotency.replay()
+    if replay is not None:
+        return replay
+    created = await agent_service.create(session, principal, payload, mode=settings.mode)
+    return await idempotency.respond(created, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=list[AgentRead])
@@ -58,6 +70,21 @@ async def get_agent_wallet(
     await agent_service.get(session, principal, agent_id)
     wallet = await wallet_service.get_agent_wallet(session, principal.owner_id, agent_id)
     return await wallet_service.read_agent_wallet(session, wallet)
+
+
+@router.get("/{agent_id}/transactions", response_model=list[TransactionRead], responses=NOT_FOUND)
+async def list_agent_transactions(
+    agent_id: str,
+    principal: WalletReader,
+    session: SessionDep,
+    page: PageDep,
+    starting_after: Annotated[
+        str | None,
+        Query(description="Cursor: a tx_id; returns the transactions after it (older)."),
+    ] = None,
+) -> list[TransactionRead]:
+    """Payments the agent made or received (completed and failed), newest first."""
+    return await payment_service.list_for_agent(session, principal, agent_id, page, starting_after)
 
 
 @router.patch("/{agent_id}/wallet/limits", response_model=WalletRead, responses=NOT_FOUND)

@@ -2,8 +2,10 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import Response
 
 from app.api.deps import PageDep, SessionDep, scoped
+from app.api.idempotency import IdempotencyDep
 from app.api.problems import AUTH_ERRORS, NOT_FOUND
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.catalog import service as catalog_service
@@ -46,10 +48,14 @@ async def get_product(product_id: str, principal: Reader, session: SessionDep) -
     responses=NOT_FOUND,
 )
 async def create_product(
-    payload: ProductCreate, principal: Writer, session: SessionDep
-) -> ProductRead:
+    payload: ProductCreate, principal: Writer, session: SessionDep, idempotency: IdempotencyDep
+) -> Response:
     """Add a product to one of the owner's merchants."""
-    return await catalog_service.create(session, principal.owner_id, payload)
+    replay = await idempotency.replay()
+    if replay is not None:
+        return replay
+    created = await catalog_service.create(session, principal.owner_id, payload)
+    return await idempotency.respond(created, status_code=status.HTTP_201_CREATED)
 
 
 @router.patch("/products/{product_id}", response_model=ProductRead, responses=NOT_FOUND)

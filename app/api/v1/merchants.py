@@ -1,8 +1,10 @@
 from typing import Annotated
 
 from fastapi import APIRouter, status
+from fastapi.responses import Response
 
 from app.api.deps import PageDep, SessionDep, scoped
+from app.api.idempotency import IdempotencyDep
 from app.api.problems import AUTH_ERRORS, NOT_FOUND
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.merchant import service as merchant_service
@@ -17,10 +19,14 @@ Writer = Annotated[Principal, scoped(Scope.merchants_write)]
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=MerchantRead)
 async def create_merchant(
-    payload: MerchantCreate, principal: Writer, session: SessionDep
-) -> MerchantRead:
+    payload: MerchantCreate, principal: Writer, session: SessionDep, idempotency: IdempotencyDep
+) -> Response:
     """Register a merchant, with its own ledger wallet, to receive payments."""
-    return await merchant_service.create(session, principal.owner_id, payload)
+    replay = await idempotency.replay()
+    if replay is not None:
+        return replay
+    created = await merchant_service.create(session, principal.owner_id, payload)
+    return await idempotency.respond(created, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=list[MerchantRead])

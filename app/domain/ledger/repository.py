@@ -82,6 +82,12 @@ async def _insert_slots(session: AsyncSession, account: Row[Any]) -> None:
     )
 
 
+async def get_account_by_system_key(session: AsyncSession, system_key: str) -> Row[Any] | None:
+    statement = select(_accounts).where(_accounts.c.system_key == system_key)
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
 async def get_account(session: AsyncSession, account_id: str) -> Row[Any] | None:
     return (
         await session.execute(select(_accounts).where(_accounts.c.id == account_id))

@@ -132,6 +132,24 @@ async def open_system_account(
     return _account(await repository.insert_system_account(session, values))
 
 
+#: Platform account ids by system key. Accounts are never deleted, so an id read from a
+#: committed row stays valid for the life of the process.
+_system_account_ids: dict[str, str] = {}
+
+
+async def system_account_id(session: AsyncSession, kind: AccountKind, currency: str) -> str:
+    """Id of the platform's account of ``kind`` in ``currency`` (fee revenue, …)."""
+    system_key = f"{kind.value}:{currency}"
+    cached = _system_account_ids.get(system_key)
+    if cached is not None:
+        return cached
+    existing = await repository.get_account_by_system_key(session, system_key)
+    if existing is not None:
+        _system_account_ids[system_key] = existing.id
+        return str(existing.id)
+    return (await open_system_account(session, kind=kind, currency=currency)).id
+
+
 async def get_account(session: AsyncSession, account_id: str) -> Account:
     row = await repository.get_account(session, account_id)
     if row is None:

@@ -50,3 +50,11 @@ async def update_wallet(session: AsyncSession, wallet_id: str, values: dict[str,
     statement = update(_wallets).where(_wallets.c.id == wallet_id).values(**values)
     row: Row[Any] = (await session.execute(statement.returning(_wallets))).one()
     return row
+
+
+async def get_wallet_by_id(
+    session: AsyncSession, *, owner_id: str, wallet_id: str
+) -> Row[Any] | None:
+    statement = select(_wallets).where(_wallets.c.owner_id == owner_id, _wallets.c.id == wallet_id)
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row

@@ -1,0 +1,96 @@
+"""``Idempotency-Key`` (or ``X-Idempotency-Key``) on POSTs that create or move something."""
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.deps import PrincipalDep, SessionDep
+from app.config import Settings
+from app.domain.apikey.schemas import Principal
+from app.domain.idempotency import service as idempotency_service
+from app.domain.idempotency.service import StoredResponse
+from app.kit.time import utc_now
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+class Idempotency:
+    """Replays a stored response, or stores the response this request produces."""
+
+    def __init__(
+        self, request: Request, session: AsyncSession, principal: Principal, key: str | None
+    ) -> None:
+        self.request = request
+        self.session = session
+        self.principal = principal
+        self.key = key
+        self._body = b""
+
+    def _where(self) -> dict[str, str]:
+        assert self.key is not None
+        return {
+            "owner_id": self.principal.owner_id,
+            "method": self.request.method,
+            "path": self.request.url.path,
+            "key": self.key,
+        }
+
+    async def replay(self) -> Response | None:
+        if self.key is None:
+            return None
+        self._body = await self.request.body()
+        stored = await idempotency_service.begin(self.session, **self._where(), body=self._body)
+        if stored is None:
+            return None
+        return Response(
+            content=stored.body,
+            status_code=stored.status_code,
+            media_type=stored.content_type,
+            headers={REPLAYED_HEADER: "true"},
+        )
+
+    async def respond(
+        self,
+        content: BaseModel | dict[str, object],
+        status_code: int = 200,
+        media_type: str = "application/json",
+    ) -> JSONResponse:
+        body = content.model_dump(mode="json") if isinstance(content, BaseModel) else content
+        response = JSONResponse(body, status_code=status_code, media_type=media_type)
+        if self.key is not None:
+            settings: Settings = self.request.app.state.settings
+            await idempotency_service.complete(
+                self.session,
+                **self._where(),
+                body=self._body,
+                response=StoredResponse(status_code, media_type, bytes(response.body)),
+                now=utc_now(),
+                retention=timedelta(days=settings.idempotency_retention_days),
+            )
+        return response
+
+
+async def get_idempotency(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes the request safe to retry: the same key and body replay the "
+            "first response (kept 7 days).",
+        ),
+    ] = None,
+    x_idempotency_key: Annotated[
+        str | None, Header(alias="X-Idempotency-Key", description="Same as Idempotency-Key.")
+    ] = None,
+) -> Idempotency:
+    return Idempotency(request, session, principal, idempotency_key or x_idempotency_key)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

@@ -1,0 +1,25 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import SessionDep, scoped
+from app.api.problems import AUTH_ERRORS
+from app.domain.apikey.schemas import Principal, Scope
+from app.domain.audit import service as audit_service
+from app.domain.audit.schemas import AuditPage
+
+router = APIRouter(prefix="/audit", tags=["audit"], responses=AUTH_ERRORS)
+
+
+@router.get("", response_model=AuditPage)
+async def list_audit_records(
+    principal: Annotated[Principal, scoped(Scope.audit_read)],
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> AuditPage:
+    """The owner's audit records, newest first. `sealed` tells whether a record has its
+    place in the hash chain yet (within about a second)."""
+    return await audit_service.list_for_owner(
+        session, principal.owner_id, limit=limit, cursor=cursor
+    )

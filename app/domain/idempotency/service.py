@@ -1,0 +1,112 @@
+"""Idempotency keys, stored in PostgreSQL per owner, method and path, committed in the
+same transaction as the effect they protect.
+
+- same key, same body: the stored response is replayed byte for byte;
+- same key, another body: ``IdempotencyKeyReused`` (422);
+- same key while the first request still runs: ``IdempotencyKeyInUse`` (409), decided
+  without waiting by a transaction-scoped advisory lock on the key;
+- responses with status 5xx are never stored (their transaction rolled back anyway).
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.idempotency import repository
+from app.domain.idempotency.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    content_type: str
+    body: bytes
+
+
+def fingerprint(body: bytes) -> str:
+    """SHA-256 of the request body, as canonical JSON when it is JSON (key order and
+    spacing do not matter) and as raw bytes otherwise."""
+    try:
+        canonical = json.dumps(
+            json.loads(body or b"null"), sort_keys=True, separators=(",", ":")
+        ).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise InvalidIdempotencyKey(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            param="Idempotency-Key",
+        )
+
+
+def _scope(owner_id: str, method: str, path: str, key: str) -> str:
+    return "\x1f".join(("idempotency", owner_id, method, path, key))
+
+
+async def begin(
+    session: AsyncSession, *, owner_id: str, method: str, path: str, key: str, body: bytes
+) -> StoredResponse | None:
+    """Claim the key for this request; return the stored response if it already ran."""
+    _check_key(key)
+    if not await repository.try_lock(session, _scope(owner_id, method, path, key)):
+        raise IdempotencyKeyInUse(
+            "A request with this Idempotency-Key is still being processed; retry shortly",
+            param="Idempotency-Key",
+        )
+    row = await repository.get_live(session, owner_id, method, path, key)
+    if row is None:
+        return None
+    if row.fingerprint != fingerprint(body):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with a different request body",
+            param="Idempotency-Key",
+        )
+    return StoredResponse(row.status_code, row.content_type, bytes(row.body))
+
+
+async def complete(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    method: str,
+    path: str,
+    key: str,
+    body: bytes,
+    response: StoredResponse,
+    now: datetime,
+    retention: timedelta,
+) -> None:
+    """Store the response in the request's transaction (never a 5xx)."""
+    if response.status_code >= 500:
+        return
+    await repository.save(
+        session,
+        {
+            "owner_id": owner_id,
+            "method": method,
+            "path": path,
+            "key": key,
+            "fingerprint": fingerprint(body),
+            "status_code": response.status_code,
+            "content_type": response.content_type,
+            "body": response.body,
+            "expires_at": now + retention,
+        },
+    )
+
+
+async def purge_expired(session: AsyncSession, now: datetime) -> int:
+    return await repository.delete_expired(session, now)

@@ -1,0 +1,104 @@
+"""Spending limits, checked against counters read under the payer wallet's row lock, in
+the same transaction as the posting, so no concurrency can overshoot them.
+
+Limits count the amount paid (fees excluded), as ``spent_total`` does. Windows are
+calendar day, week (from Monday) and month in the configured time zone.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.limits import repository
+from app.domain.wallet import repository as wallet_repository
+from app.kit.money import format_amount
+from app.kit.time import window_starts
+
+WARNING_RATIO = (4, 5)  # 80 %
+_WINDOW_LIMITS = {"day": "limit_daily", "week": "limit_weekly", "month": "limit_monthly"}
+_NAMES = {
+    "per_tx": "per-transaction",
+    "total": "total",
+    "day": "daily",
+    "week": "weekly",
+    "month": "monthly",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LimitDecision:
+    #: The limit that refuses the payment ("per_tx", "total", "day", "week", "month").
+    exceeded: str | None = None
+    message: str | None = None
+    #: Limits this payment brings to 80 % or more for the first time in their window.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    windows: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+async def check(
+    session: AsyncSession, wallet: Row[Any], amount: int, *, now: datetime, tz: ZoneInfo
+) -> LimitDecision:
+    """Decide whether ``wallet`` (locked by the caller) may spend ``amount`` now."""
+    currency = wallet.currency
+    windows = window_starts(now, tz)
+    spent = await repository.spent_in_windows(session, wallet.id, windows)
+    usage: list[tuple[str, int | None, int]] = [
+        ("per_tx", wallet.limit_per_tx, 0),
+        ("total", wallet.limit_total, wallet.spent_total),
+        *(
+            (period, getattr(wallet, column), spent.get(period, 0))
+            for period, column in _WINDOW_LIMITS.items()
+        ),
+    ]
+    warnings = []
+    for name, limit, used in usage:
+        if limit is None:
+            continue
+        if used + amount > limit:
+            remaining = max(limit - used, 0)
+            return LimitDecision(
+                exceeded=name,
+                message=(
+                    f"Amount {format_amount(amount, currency)} exceeds the {_NAMES[name]} "
+                    f"limit of {format_amount(limit, currency)}"
+                    + (
+                        ""
+                        if name == "per_tx"
+                        else f" (remaining {format_amount(remaining, currency)})"
+                    )
+                ),
+                windows=windows,
+                detail={
+                    "limit": name,
+                    "limit_amount": format_amount(limit, currency),
+                    "remaining": format_amount(remaining, currency),
+                },
+            )
+        threshold = limit * WARNING_RATIO[0]
+        if (
+            name != "per_tx"
+            and used * WARNING_RATIO[1] < threshold <= (used + amount) * WARNING_RATIO[1]
+        ):
+            warnings.append(
+                {
+                    "limit": name,
+                    "limit_amount": format_amount(limit, currency),
+                    "spent": format_amount(used + amount, currency),
+                }
+            )
+    return LimitDecision(warnings=warnings, windows=windows)
+
+
+async def record_spend(
+    session: AsyncSession, wallet: Row[Any], amount: int, decision: LimitDecision
+) -> None:
+    """Count a completed payment in every window and in ``spent_total``."""
+    await repository.add_spend(session, wallet.id, decision.windows, amount)
+    await wallet_repository.update_wallet(
+        session, wallet.id, {"spent_total": wallet.spent_total + amount}
+    )

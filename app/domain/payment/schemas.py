@@ -1,0 +1,52 @@
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+
+class PaymentCreate(BaseModel):
+    agent_id: str = Field(examples=["agent_a1b2c3d4e5f6g7h8"])
+    merchant_id: str | None = Field(default=None, description="Pay a merchant …")
+    recipient_wallet_id: str | None = Field(default=None, description="… or another wallet.")
+    amount: Decimal | None = Field(
+        default=None,
+        description="Decimal string; omit when paying a product_id.",
+        examples=["15.99"],
+    )
+    currency: str | None = Field(default=None, description="Default USDC (or the product's).")
+    purpose: str | None = Field(default=None, max_length=500)
+    product_id: str | None = Field(
+        default=None, description="Pay the catalog price of this in-stock product."
+    )
+
+
+class TransactionRead(BaseModel):
+    tx_id: str
+    from_wallet: str
+    to_wallet: str
+    amount: str
+    fee: str
+    total_cost: str
+    currency: str
+    purpose: str | None
+    status: str
+    error_message: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    agent_id: str
+    merchant_id: str | None
+    recipient_agent_id: str | None
+    product_id: str | None
+
+
+class PaymentResult(BaseModel):
+    success: bool
+    transaction: TransactionRead | None
+    error: str | None
+
+
+class PaymentEstimate(BaseModel):
+    amount: str
+    fee: str
+    total: str
+    currency: str

@@ -1,0 +1,355 @@
+"""Payments: the one policy pipeline every outflow passes.
+
+In order, inside one database transaction: resolve the payer (the caller's own agent) and
+the payee; price (amount, or the catalog price of an in-stock product) and fee; lock the
+payer's wallet row; state checks (agent active, wallet not frozen); limits against locked
+counters; the ledger entry (payer -> payee + fee revenue). Completed or refused, the
+attempt leaves a transaction row, audit records and outbox events in the same
+transaction: a refusal is recorded and returned, never rolled away.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.agent import service as agent_service
+from app.domain.apikey.schemas import Principal
+from app.domain.audit import service as audit_service
+from app.domain.catalog import service as catalog_service
+from app.domain.event import service as event_service
+from app.domain.fee import service as fee_service
+from app.domain.ledger import service as ledger
+from app.domain.ledger.errors import InsufficientFunds
+from app.domain.ledger.schemas import Leg
+from app.domain.limits import service as limits_service
+from app.domain.merchant import service as merchant_service
+from app.domain.payment import repository
+from app.domain.payment.errors import (
+    AgentInactive,
+    CurrencyMismatch,
+    InsufficientBalance,
+    InvalidPayment,
+    LimitExceeded,
+    PaymentRefused,
+    ProductOutOfStock,
+    RecipientNotFound,
+    TransactionNotFound,
+    WalletFrozen,
+)
+from app.domain.payment.schemas import (
+    PaymentCreate,
+    PaymentEstimate,
+    PaymentResult,
+    TransactionRead,
+)
+from app.domain.wallet import repository as wallet_repository
+from app.kit.ids import new_id
+from app.kit.money import Money, format_amount, scale_of, to_minor
+from app.kit.pagination import Page
+from app.models.ledger import AccountKind, EntryKind
+
+DEFAULT_CURRENCY = "USDC"
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who asked and when: recorded with every attempt."""
+
+    principal: Principal
+    request_id: str | None
+    now: datetime
+    tz: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    result: PaymentResult
+    #: Set when the payment was refused (and recorded as failed).
+    refusal: PaymentRefused | None = None
+    tx_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Payee:
+    wallet: Row[Any]
+    merchant_id: str | None
+    agent_id: str | None
+
+
+def read_transaction(row: Row[Any]) -> TransactionRead:
+    currency = row.currency
+    return TransactionRead(
+        tx_id=row.id,
+        from_wallet=row.from_wallet_id,
+        to_wallet=row.to_wallet_id,
+        amount=format_amount(row.amount, currency),
+        fee=format_amount(row.fee, currency),
+        total_cost=format_amount(row.amount + row.fee, currency),
+        currency=currency,
+        purpose=row.purpose,
+        status=row.status,
+        error_message=row.error_message,
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+        agent_id=row.agent_id,
+        merchant_id=row.merchant_id,
+        recipient_agent_id=row.to_agent_id,
+        product_id=row.product_id,
+    )
+
+
+async def _payee(session: AsyncSession, owner_id: str, payload: PaymentCreate) -> _Payee:
+    if (payload.merchant_id is None) == (payload.recipient_wallet_id is None):
+        raise InvalidPayment(
+            "give exactly one of merchant_id and recipient_wallet_id", param="merchant_id"
+        )
+    if payload.merchant_id is not None:
+        await merchant_service.get(session, owner_id, payload.merchant_id)
+        wallet = await wallet_repository.get_wallet(
+            session, owner_id=owner_id, merchant_id=payload.merchant_id
+        )
+        assert wallet is not None
+        return _Payee(wallet, payload.merchant_id, None)
+    wallet = await wallet_repository.get_wallet_by_id(
+        session, owner_id=owner_id, wallet_id=payload.recipient_wallet_id or ""
+    )
+    if wallet is None:
+        raise RecipientNotFound(
+            f"Wallet {payload.recipient_wallet_id} not found", param="recipient_wallet_id"
+        )
+    return _Payee(wallet, wallet.merchant_id, wallet.agent_id)
+
+
+async def _price(
+    session: AsyncSession, owner_id: str, payload: PaymentCreate
+) -> tuple[Money, str | None]:
+    if payload.product_id is None:
+        if payload.amount is None:
+            raise InvalidPayment("amount is required (or a product_id)", param="amount")
+        currency = payload.currency or DEFAULT_CURRENCY
+        return Money(to_minor(payload.amount, currency, param="amount"), currency), None
+    if payload.amount is not None:
+        raise InvalidPayment(
+            "give either amount or product_id: a product is paid at its catalog price",
+            param="amount",
+        )
+    product = await catalog_service.get_row(session, owner_id, payload.product_id)
+    if not product.in_stock:
+        raise ProductOutOfStock(f"Product {product.id} is out of stock", param="product_id")
+    if payload.currency is not None and payload.currency != product.currency:
+        raise CurrencyMismatch(
+            f"product {product.id} is priced in {product.currency}", param="currency"
+        )
+    return Money(product.price, product.currency), product.id
+
+
+async def create(
+    session: AsyncSession, payload: PaymentCreate, context: CallContext
+) -> PaymentOutcome:
+    """Run a payment through the pipeline. Raises for requests that name nothing payable
+    (404, 422, 400 on currency); returns a refusal, recorded as a failed transaction, for
+    payments the policy or the balance refuses."""
+    principal = context.principal
+    owner_id = principal.owner_id
+    agent = await agent_service.get(session, principal, payload.agent_id)
+    if payload.currency is not None:
+        scale_of(payload.currency)
+    amount, product_id = await _price(session, owner_id, payload)
+    payee = await _payee(session, owner_id, payload)
+    # The payer's wallet row is the lock that serialises this agent's payments: limits
+    # and counters are read and written under it.
+    wallet = await wallet_repository.get_wallet(
+        session, owner_id=owner_id, agent_id=agent.agent_id, for_update=True
+    )
+    assert wallet is not None
+    if payee.wallet.id == wallet.id:
+        raise InvalidPayment("an agent cannot pay its own wallet", param="recipient_wallet_id")
+    for side, currency in (("agent's wallet", wallet.currency), ("payee", payee.wallet.currency)):
+        if currency != amount.currency:
+            raise CurrencyMismatch(
+                f"the {side} holds {currency}, not {amount.currency}", param="currency"
+            )
+    fee = await fee_service.fee_for(session, amount)
+    tx_id = new_id("tx")
+    audit = _Audit(owner_id, tx_id, agent.agent_id, amount, context)
+    audit.add("payment_requested", {"fee": fee.minor, "to_wallet": payee.wallet.id})
+    events: list[dict[str, Any]] = []
+
+    refusal: PaymentRefused | None = None
+    decision = None
+    if not agent.is_active:
+        refusal = AgentInactive(f"Agent {agent.agent_id} is inactive")
+    elif not wallet.is_active:
+        refusal = WalletFrozen(f"Wallet {wallet.id} is frozen")
+    else:
+        decision = await limits_service.check(
+            session, wallet, amount.minor, now=context.now, tz=context.tz
+        )
+        if decision.exceeded is not None:
+            refusal = LimitExceeded(decision.message or "limit exceeded")
+            events.append(
+                event_service.event(
+                    owner_id,
+                    "limit.exceeded",
+                    {
+                        "agent_id": agent.agent_id,
+                        "wallet_id": wallet.id,
+                        "tx_id": tx_id,
+                        "amount": str(amount),
+                        "currency": amount.currency,
+                        **decision.detail,
+                    },
+                )
+            )
+    entry_id = None
+    if refusal is None:
+        legs = [
+            Leg(wallet.available_account_id, Money(-(amount.minor + fee.minor), amount.currency)),
+            Leg(payee.wallet.available_account_id, amount),
+        ]
+        if fee.minor:
+            fee_account = await ledger.system_account_id(
+                session, AccountKind.fee_revenue, amount.currency
+            )
+            legs.append(Leg(fee_account, fee))
+        try:
+            entry = await ledger.post_entry(
+                session,
+                kind=EntryKind.payment,
+                legs=legs,
+                reference=f"payment:{tx_id}",
+                description=payload.purpose,
+            )
+            entry_id = entry.id
+        except InsufficientFunds as error:
+            refusal = InsufficientBalance(error.detail)
+    row = await repository.insert_transaction(
+        session,
+        {
+            "id": tx_id,
+            "owner_id": owner_id,
+            "agent_id": agent.agent_id,
+            "from_wallet_id": wallet.id,
+            "to_wallet_id": payee.wallet.id,
+            "merchant_id": payee.merchant_id,
+            "to_agent_id": payee.agent_id,
+            "product_id": product_id,
+            "amount": amount.minor,
+            "fee": fee.minor,
+            "currency": amount.currency,
+            "purpose": payload.purpose,
+            "status": "failed" if refusal else "completed",
+            "error_code": refusal.code if refusal else None,
+            "error_message": refusal.detail if refusal else None,
+            "entry_id": entry_id,
+            "key_id": principal.key_id,
+            "request_id": context.request_id,
+            "completed_at": None if refusal else context.now,
+        },
+    )
+    transaction = read_transaction(row)
+    if refusal is None:
+        assert decision is not None
+        await limits_service.record_spend(session, wallet, amount.minor, decision)
+        audit.add("payment_completed", {"fee": fee.minor, "entry_id": entry_id})
+        events.append(
+            event_service.event(
+                owner_id, "payment.completed", {"transaction": transaction.model_dump(mode="json")}
+            )
+        )
+        for warning in decision.warnings:
+            events.append(
+                event_service.event(
+                    owner_id,
+                    "limit.warning",
+                    {"agent_id": agent.agent_id, "wallet_id": wallet.id, **warning},
+                )
+            )
+    else:
+        audit.add("payment_failed", {"code": refusal.code, "reason": refusal.detail})
+        events.append(
+            event_service.event(
+                owner_id, "payment.failed", {"transaction": transaction.model_dump(mode="json")}
+            )
+        )
+    await audit_service.append(session, audit.records)
+    await event_service.emit(session, events)
+    if refusal is not None:
+        return PaymentOutcome(
+            PaymentResult(success=False, transaction=None, error=refusal.detail), refusal, tx_id
+        )
+    return PaymentOutcome(
+        PaymentResult(success=True, transaction=transaction, error=None), None, tx_id
+    )
+
+
+class _Audit:
+    def __init__(
+        self, owner_id: str, tx_id: str, agent_id: str, amount: Money, context: CallContext
+    ) -> None:
+        self.records: list[dict[str, Any]] = []
+        self._common: dict[str, Any] = {
+            "owner_id": owner_id,
+            "subject_type": "transaction",
+            "subject_id": tx_id,
+            "key_id": context.principal.key_id,
+            "request_id": context.request_id,
+            "agent_id": agent_id,
+            "amount": amount.minor,
+            "currency": amount.currency,
+        }
+
+    def add(self, event: str, data: dict[str, Any]) -> None:
+        self.records.append(audit_service.record(event=event, data=data, **self._common))
+
+
+async def estimate(session: AsyncSession, amount: Any, currency: str) -> PaymentEstimate:
+    """What a payment of ``amount`` costs: the same fee code the payment runs."""
+    money = Money(to_minor(amount, currency, param="amount"), currency)
+    fee = await fee_service.fee_for(session, money)
+    return PaymentEstimate(
+        amount=str(money),
+        fee=str(fee),
+        total=format_amount(money.minor + fee.minor, currency),
+        currency=currency,
+    )
+
+
+async def get(session: AsyncSession, principal: Principal, tx_id: str) -> TransactionRead:
+    row = await repository.get_transaction(session, principal.owner_id, tx_id)
+    if row is None or not (
+        principal.sees_agent(row.agent_id)
+        or (row.to_agent_id and principal.sees_agent(row.to_agent_id))
+    ):
+        raise TransactionNotFound(f"Transaction {tx_id} not found")
+    return read_transaction(row)
+
+
+async def list_for_agent(
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: str,
+    page: Page,
+    starting_after: str | None,
+) -> list[TransactionRead]:
+    await agent_service.get(session, principal, agent_id)
+    anchor = None
+    if starting_after is not None:
+        anchor = await repository.get_transaction(session, principal.owner_id, starting_after)
+        if anchor is None:
+            raise TransactionNotFound(
+                f"Transaction {starting_after} not found", param="starting_after"
+            )
+    rows = await repository.list_for_agent(
+        session,
+        principal.owner_id,
+        agent_id,
+        limit=page.limit,
+        offset=page.offset,
+        starting_after=anchor,
+    )
+    return [read_transaction(row) for row in rows]

@@ -1,0 +1,146 @@
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, CreatedAt
+
+
+class Transaction(CreatedAt, Base):
+    """A payment attempt: completed (with its journal entry) or failed (with the reason).
+    Failed attempts are kept, never rolled away with the failure."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        CheckConstraint("status IN ('completed', 'failed')", name="status_known"),
+        CheckConstraint("amount > 0 AND fee >= 0", name="amounts_valid"),
+        CheckConstraint(
+            "(status = 'completed') = (entry_id IS NOT NULL)", name="entry_iff_completed"
+        ),
+        Index("ix_transactions_agent_id_created_at", "agent_id", "created_at", "id"),
+        Index("ix_transactions_to_agent_id_created_at", "to_agent_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False, server_default="payment")
+    agent_id: Mapped[str] = mapped_column(String(40), ForeignKey("agents.id"), nullable=False)
+    from_wallet_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("wallets.id"), nullable=False
+    )
+    to_wallet_id: Mapped[str] = mapped_column(String(40), ForeignKey("wallets.id"), nullable=False)
+    merchant_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("merchants.id"))
+    #: The receiving agent of an agent-to-agent payment.
+    to_agent_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("agents.id"))
+    product_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("products.id"))
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    fee: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(8), nullable=False)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    entry_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("journal_entries.id"))
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    request_id: Mapped[str | None] = mapped_column(String(40))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SpendCounter(Base):
+    """What a wallet spent in one calendar window (day, week or month starting on
+    ``window_start`` in the configured time zone). Updated under the wallet's row lock."""
+
+    __tablename__ = "spend_counters"
+    __table_args__ = (
+        CheckConstraint("period IN ('day', 'week', 'month')", name="period_known"),
+        CheckConstraint("spent >= 0", name="spent_not_negative"),
+    )
+
+    wallet_id: Mapped[str] = mapped_column(String(40), ForeignKey("wallets.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    window_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    spent: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class FeeSchedule(Base):
+    """Fees as data: ``flat`` minor units plus ``percent_bps`` hundredths of a percent of
+    the amount (rounded half up to the minor unit), per currency."""
+
+    __tablename__ = "fee_schedules"
+    __table_args__ = (
+        CheckConstraint("flat >= 0", name="flat_not_negative"),
+        CheckConstraint("percent_bps BETWEEN 0 AND 10000", name="bps_range"),
+    )
+
+    currency: Mapped[str] = mapped_column(String(8), primary_key=True)
+    flat: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    percent_bps: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class IdempotencyRecord(CreatedAt, Base):
+    """A completed request and its response, replayed for the same key and body."""
+
+    __tablename__ = "idempotency_records"
+
+    owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8), primary_key=True)
+    path: Mapped[str] = mapped_column(String(300), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    body: Mapped[bytes] = mapped_column(nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, index=True
+    )
+
+
+class OutboxEvent(CreatedAt, Base):
+    """An event written in the same transaction as the change it describes; the webhook
+    worker delivers it."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+
+
+class AuditRecord(CreatedAt, Base):
+    """Append-only audit trail of money-relevant events.
+
+    Writers only insert (no lock). A sealer later assigns each committed row the next
+    ``chain_seq`` and ``hash = sha256(prev_hash + canonical row)``, so the chain costs the
+    payment path nothing; ``purser audit verify`` recomputes it.
+    """
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index("ix_audit_records_owner_id_seq", "owner_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    owner_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    request_id: Mapped[str | None] = mapped_column(String(40))
+    subject_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    subject_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    agent_id: Mapped[str | None] = mapped_column(String(40))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
