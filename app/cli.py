@@ -17,6 +17,7 @@ from app.db import create_engine, create_sessionmaker, run_in_transaction
 from app.domain.agent import service as agent_service
 from app.domain.apikey import service as apikey_service
 from app.domain.apikey.schemas import OWNER_DEFAULT_SCOPES, ApiKeyCreated, Principal, Scope, Tier
+from app.domain.audit import service as audit_service
 from app.domain.sandbox import service as sandbox_service
 from app.errors import AppError
 from app.migrations import upgrade_to_head
@@ -29,6 +30,8 @@ cli = typer.Typer(
 )
 keys_cli = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
+audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
 
 
 def _database_url() -> str:
@@ -154,6 +157,32 @@ def keys_revoke(key_id: str) -> None:
     """Revoke a key at once."""
     _in_transaction(_database_url(), lambda s: apikey_service.revoke_key(s, key_id, owner_id=None))
     typer.echo(f"{key_id} revoked")
+
+
+@audit_cli.command("seal")
+def audit_seal() -> None:
+    """Give every committed, unsealed audit record its place in the hash chain."""
+    url = _database_url()
+    total = 0
+    while sealed := _in_transaction(url, audit_service.seal):
+        total += sealed
+    typer.echo(f"sealed {total} audit records")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit 1 at the first record that does not match."""
+    result = _in_transaction(_database_url(), audit_service.verify)
+    if result.bad_seq is not None:
+        typer.echo(
+            f"audit chain broken at record seq={result.bad_seq}: {result.reason} "
+            f"({result.checked} records verified before it)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(
+        f"audit chain intact: {result.checked} records verified, {result.unsealed} not sealed yet"
+    )
 
 
 def main() -> None:

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     #: Time zone of the daily/weekly/monthly spending windows.
     limits_timezone: str = "UTC"
     db_pool_size: int = Field(default=10, ge=1)
+    #: Run the periodic jobs (audit sealing, expired idempotency keys) in this process.
+    run_jobs: bool = True
 
     @field_validator("limits_timezone")
     @classmethod

@@ -7,11 +7,13 @@ from fastapi import FastAPI
 
 from app.api.problems import install_problem_handlers
 from app.api.request_context import RequestContextMiddleware
+from app.api.retry import RetryOnConflictMiddleware
 from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.kit.rate_limit import RateLimiter
 from app.kit.time import utc_now
+from app.worker.runner import periodic_jobs
 
 
 def create_app(*, database_url: str, settings: Settings | None = None) -> FastAPI:
@@ -29,7 +31,11 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             RateLimiter(settings.redis_url) if settings.rate_limits == "on" else None
         )
         try:
-            yield
+            if settings.run_jobs:
+                async with periodic_jobs(app.state.sessionmaker):
+                    yield
+            else:
+                yield
         finally:
             await engine.dispose()
 
@@ -41,6 +47,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     )
     app.state.settings = settings
     app.state.clock = utc_now
+    # Order: the last added runs first. A rerun keeps the request id of the request.
+    app.add_middleware(RetryOnConflictMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(api_router)

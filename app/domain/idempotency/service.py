@@ -61,14 +61,18 @@ async def begin(
 ) -> StoredResponse | None:
     """Claim the key for this request; return the stored response if it already ran."""
     _check_key(key)
-    if not await repository.try_lock(session, _scope(owner_id, method, path, key)):
-        raise IdempotencyKeyInUse(
-            "A request with this Idempotency-Key is still being processed; retry shortly",
-            param="Idempotency-Key",
-        )
+    # A finished request is replayed without the lock, so replays never block each other.
     row = await repository.get_live(session, owner_id, method, path, key)
     if row is None:
-        return None
+        if not await repository.try_lock(session, _scope(owner_id, method, path, key)):
+            raise IdempotencyKeyInUse(
+                "A request with this Idempotency-Key is still being processed; retry shortly",
+                param="Idempotency-Key",
+            )
+        # The first request may have committed between the read and the lock.
+        row = await repository.get_live(session, owner_id, method, path, key)
+        if row is None:
+            return None
     if row.fingerprint != fingerprint(body):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body",

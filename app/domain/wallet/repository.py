@@ -35,7 +35,10 @@ async def get_wallet(
     if merchant_id is not None:
         statement = statement.where(_wallets.c.merchant_id == merchant_id)
     if for_update:
-        statement = statement.with_for_update()
+        # NO KEY UPDATE: serialises writers of this wallet without blocking the KEY SHARE
+        # locks that foreign keys to it take (a payment *to* this wallet), which would
+        # otherwise deadlock two agents paying each other.
+        statement = statement.with_for_update(key_share=True)
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
 

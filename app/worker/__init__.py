@@ -1,0 +1,1 @@
+"""Background work: periodic jobs, all listed in ``registry``."""
