@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test lint fmt typecheck check bench bench-ledger clean
+.PHONY: help install run migrate test lint fmt typecheck check bench bench-ledger bench-payments clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,10 +44,13 @@ typecheck: $(STAMP) ## mypy (strict) over app/
 
 check: lint typecheck test ## Everything CI checks
 
-bench: bench-ledger ## All benchmarks (figures, not pass/fail)
+bench: bench-ledger bench-payments ## All benchmarks (figures, not pass/fail)
 
 bench-ledger: $(STAMP) ## Ledger entries/s vs pgbench tpcb-like, concurrency 1/8/32
 	$(BIN)/python -m bench.ledger
+
+bench-payments: $(STAMP) ## Payments/s through the HTTP API vs pgbench tpcb-like, concurrency 1/8/32
+	$(BIN)/python -m bench.payments
 
 clean: ## Remove the virtualenv and the embedded database
 	rm -rf $(VENV) .purser
