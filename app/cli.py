@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -65,6 +66,9 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (PURSER_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (PURSER_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="API processes (PURSER_WORKERS).")
+    ] = None,
 ) -> None:
     """Serve the HTTP API. On the first start of an empty sandbox, print a new API key."""
     from app.main import create_app
@@ -80,17 +84,23 @@ def serve(
             f"  Try: curl -H 'Authorization: Bearer {key.secret}' "
             f"http://{host or settings.host}:{port or settings.port}/api/v1/catalog/products\n"
         )
-    app = create_app(database_url=url, settings=settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; with this handler in place
     # that becomes a normal exit, so the embedded PostgreSQL is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        proxy_headers=False,
-    )
+    options = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level,
+        "proxy_headers": False,
+    }
+    processes = workers or settings.workers
+    if processes == 1:
+        uvicorn.run(create_app(database_url=url, settings=settings), **options)  # type: ignore[arg-type]
+        return
+    # Worker processes build their app from the environment; they share this process's
+    # database (the embedded server stays owned by this process).
+    os.environ["DATABASE_URL"] = url
+    uvicorn.run("app.main:create_app_from_env", factory=True, workers=processes, **options)  # type: ignore[arg-type]
 
 
 @keys_cli.command("create")

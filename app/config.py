@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     mode: Mode = Mode.sandbox
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: API processes started by ``purser serve``.
+    workers: int = Field(default=1, ge=1, le=64)
     #: Where the embedded PostgreSQL keeps its cluster when no ``DATABASE_URL`` is given.
     data_dir: Path = Path(".purser")
     #: An external PostgreSQL; when set, no embedded server is started.

@@ -53,3 +53,14 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     install_problem_handlers(app)
     app.include_router(api_router)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` worker processes: ``DATABASE_URL`` names the
+    database (``purser serve`` sets it, also for its embedded PostgreSQL)."""
+    from app.postgres import to_async_url
+
+    settings = get_settings()
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL must be set for worker processes")
+    return create_app(database_url=to_async_url(settings.database_url), settings=settings)

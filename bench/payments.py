@@ -99,7 +99,7 @@ async def run_cell(
     return Result(label, len(agents), len(latencies), time.perf_counter() - began, latencies)
 
 
-async def main(seconds: float, clients_list: list[int]) -> None:
+async def main(seconds: float, clients_list: list[int], workers: int) -> None:
     if url := os.environ.get("BENCH_DATABASE_URL"):
         server = to_libpq_url(url)
     else:
@@ -119,7 +119,9 @@ async def main(seconds: float, clients_list: list[int]) -> None:
         "PURSER_DB_POOL_SIZE": str(max(clients_list)),
     }
     server_process = subprocess.Popen(
-        [PURSER, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
+        [PURSER, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     rows = []
     try:
@@ -170,6 +172,7 @@ async def main(seconds: float, clients_list: list[int]) -> None:
                 f"| {tps:.0f} | {r.rate / tps:.2f} |"
             )
     print()
+    print(f"API processes: {workers}")
     for clients, spread_result, hot_result, _ in rows:
         print(f"clients={clients}: hot ÷ spread = {hot_result.rate / spread_result.rate:.2f}")
 
@@ -178,5 +181,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--workers", type=int, default=2, help="API processes")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.clients))
+    asyncio.run(main(args.seconds, args.clients, args.workers))

@@ -20,7 +20,14 @@ from app.models.base import Base, CreatedAt
 
 class Transaction(CreatedAt, Base):
     """A payment attempt: completed (with its journal entry) or failed (with the reason).
-    Failed attempts are kept, never rolled away with the failure."""
+    Failed attempts are kept, never rolled away with the failure.
+
+    NOTE: only the payer side has foreign keys. A foreign-key check takes a KEY SHARE lock
+    on the row it points to; on the payee side (one busy merchant's wallet) that turns the
+    row into a multixact hot spot and costs a lookup per column on every payment. The
+    payment service reads every referenced row in the same transaction, and none of
+    these rows can be deleted.
+    """
 
     __tablename__ = "transactions"
     __table_args__ = (
@@ -40,11 +47,11 @@ class Transaction(CreatedAt, Base):
     from_wallet_id: Mapped[str] = mapped_column(
         String(40), ForeignKey("wallets.id"), nullable=False
     )
-    to_wallet_id: Mapped[str] = mapped_column(String(40), ForeignKey("wallets.id"), nullable=False)
-    merchant_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("merchants.id"))
+    to_wallet_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    merchant_id: Mapped[str | None] = mapped_column(String(40))
     #: The receiving agent of an agent-to-agent payment.
-    to_agent_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("agents.id"))
-    product_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("products.id"))
+    to_agent_id: Mapped[str | None] = mapped_column(String(40))
+    product_id: Mapped[str | None] = mapped_column(String(40))
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     fee: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(8), nullable=False)
@@ -52,7 +59,7 @@ class Transaction(CreatedAt, Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
-    entry_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("journal_entries.id"))
+    entry_id: Mapped[str | None] = mapped_column(String(40))
     key_id: Mapped[str | None] = mapped_column(String(40))
     request_id: Mapped[str | None] = mapped_column(String(40))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

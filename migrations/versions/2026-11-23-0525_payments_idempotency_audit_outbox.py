@@ -159,24 +159,7 @@ def upgrade() -> None:
             ["agent_id"], ["agents.id"], name=op.f("fk_transactions_agent_id_agents")
         ),
         sa.ForeignKeyConstraint(
-            ["entry_id"],
-            ["journal_entries.id"],
-            name=op.f("fk_transactions_entry_id_journal_entries"),
-        ),
-        sa.ForeignKeyConstraint(
             ["from_wallet_id"], ["wallets.id"], name=op.f("fk_transactions_from_wallet_id_wallets")
-        ),
-        sa.ForeignKeyConstraint(
-            ["merchant_id"], ["merchants.id"], name=op.f("fk_transactions_merchant_id_merchants")
-        ),
-        sa.ForeignKeyConstraint(
-            ["product_id"], ["products.id"], name=op.f("fk_transactions_product_id_products")
-        ),
-        sa.ForeignKeyConstraint(
-            ["to_agent_id"], ["agents.id"], name=op.f("fk_transactions_to_agent_id_agents")
-        ),
-        sa.ForeignKeyConstraint(
-            ["to_wallet_id"], ["wallets.id"], name=op.f("fk_transactions_to_wallet_id_wallets")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transactions")),
     )

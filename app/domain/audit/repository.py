@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, insert, select, text, update
+from sqlalchemy import Row, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.payment import AuditRecord
@@ -45,11 +45,26 @@ async def unsealed(session: AsyncSession, limit: int) -> Sequence[Row[Any]]:
     return rows
 
 
-async def seal(session: AsyncSession, seq: int, chain_seq: int, prev_hash: str, hash_: str) -> None:
+_SEAL = text(
+    """
+    UPDATE audit_records a
+       SET chain_seq = u.chain_seq, prev_hash = u.prev_hash, hash = u.hash
+      FROM unnest(CAST(:seqs AS bigint[]), CAST(:chain_seqs AS bigint[]),
+                  CAST(:prev_hashes AS text[]), CAST(:hashes AS text[]))
+           AS u(seq, chain_seq, prev_hash, hash)
+     WHERE a.seq = u.seq
+    """
+)
+
+
+async def seal(session: AsyncSession, links: list[tuple[int, int, str, str]]) -> None:
+    """Write ``(seq, chain_seq, prev_hash, hash)`` links in one statement."""
+    if not links:
+        return
+    seqs, chain_seqs, prev_hashes, hashes = (list(column) for column in zip(*links, strict=True))
     await session.execute(
-        update(_audit)
-        .where(_audit.c.seq == seq)
-        .values(chain_seq=chain_seq, prev_hash=prev_hash, hash=hash_)
+        _SEAL,
+        {"seqs": seqs, "chain_seqs": chain_seqs, "prev_hashes": prev_hashes, "hashes": hashes},
     )
 
 

@@ -87,11 +87,13 @@ async def seal(session: AsyncSession, *, batch: int = 1000) -> int:
     last = await repository.last_sealed(session)
     chain_seq, prev_hash = (last.chain_seq, last.hash) if last else (0, GENESIS)
     rows = await repository.unsealed(session, batch)
+    links = []
     for row in rows:
         chain_seq += 1
         digest = row_hash(row, chain_seq, prev_hash)
-        await repository.seal(session, row.seq, chain_seq, prev_hash, digest)
+        links.append((row.seq, chain_seq, prev_hash, digest))
         prev_hash = digest
+    await repository.seal(session, links)
     return len(rows)
 
 

@@ -10,12 +10,30 @@ from app.models.payment import IdempotencyRecord
 _records = cast(Table, IdempotencyRecord.__table__)
 
 
-async def try_lock(session: AsyncSession, scope: str) -> bool:
-    """Claim ``scope`` until the transaction ends, without waiting."""
-    locked = await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 0))"), {"scope": scope}
-    )
-    return bool(locked)
+_LOCK_AND_GET = text(
+    """
+    SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 0)) AS locked, r.*
+      FROM (SELECT 1) AS one
+      LEFT JOIN idempotency_records r
+        ON r.owner_id = :owner_id AND r.method = :method AND r.path = :path AND r.key = :key
+       AND r.expires_at > now()
+    """
+)
+
+
+async def try_lock_and_get(
+    session: AsyncSession, scope: str, owner_id: str, method: str, path: str, key: str
+) -> Row[Any]:
+    """Claim ``scope`` until the transaction ends, without waiting, and read the record in
+    the same round trip (it may have been committed since the caller last looked).
+    ``locked`` tells whether the claim succeeded; ``fingerprint`` is NULL without a record."""
+    row: Row[Any] = (
+        await session.execute(
+            _LOCK_AND_GET,
+            {"scope": scope, "owner_id": owner_id, "method": method, "path": path, "key": key},
+        )
+    ).one()
+    return row
 
 
 async def get_live(

@@ -64,15 +64,18 @@ async def begin(
     # A finished request is replayed without the lock, so replays never block each other.
     row = await repository.get_live(session, owner_id, method, path, key)
     if row is None:
-        if not await repository.try_lock(session, _scope(owner_id, method, path, key)):
+        claim = await repository.try_lock_and_get(
+            session, _scope(owner_id, method, path, key), owner_id, method, path, key
+        )
+        if not claim.locked:
             raise IdempotencyKeyInUse(
                 "A request with this Idempotency-Key is still being processed; retry shortly",
                 param="Idempotency-Key",
             )
         # The first request may have committed between the read and the lock.
-        row = await repository.get_live(session, owner_id, method, path, key)
-        if row is None:
+        if claim.fingerprint is None:
             return None
+        row = claim
     if row.fingerprint != fingerprint(body):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body",

@@ -1,13 +1,27 @@
 from datetime import date
 from typing import cast
 
-from sqlalchemy import Table, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.payment import SpendCounter
 
 _counters = cast(Table, SpendCounter.__table__)
+
+# One round trip on the payment path: the wallet's lifetime total and its window
+# counters move together.
+_ADD_SPEND = text(
+    """
+    WITH lifetime AS (
+        UPDATE wallets SET spent_total = spent_total + :amount WHERE id = :wallet_id
+    )
+    INSERT INTO spend_counters (wallet_id, period, window_start, spent)
+    SELECT :wallet_id, w.period, w.window_start, :amount
+      FROM unnest(CAST(:periods AS text[]), CAST(:starts AS date[])) AS w(period, window_start)
+    ON CONFLICT (wallet_id, period, window_start)
+    DO UPDATE SET spent = spend_counters.spent + EXCLUDED.spent
+    """
+)
 
 
 async def spent_in_windows(
@@ -23,14 +37,13 @@ async def spent_in_windows(
 async def add_spend(
     session: AsyncSession, wallet_id: str, windows: dict[str, date], amount: int
 ) -> None:
-    statement = insert(_counters).values(
-        [
-            {"wallet_id": wallet_id, "period": period, "window_start": start, "spent": amount}
-            for period, start in windows.items()
-        ]
+    """Add ``amount`` to the wallet's ``spent_total`` and to each window's counter."""
+    await session.execute(
+        _ADD_SPEND,
+        {
+            "wallet_id": wallet_id,
+            "amount": amount,
+            "periods": list(windows),
+            "starts": list(windows.values()),
+        },
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=["wallet_id", "period", "window_start"],
-        set_={"spent": _counters.c.spent + statement.excluded.spent},
-    )
-    await session.execute(statement)

@@ -14,7 +14,6 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.limits import repository
-from app.domain.wallet import repository as wallet_repository
 from app.kit.money import format_amount
 from app.kit.time import window_starts
 
@@ -46,7 +45,12 @@ async def check(
     """Decide whether ``wallet`` (locked by the caller) may spend ``amount`` now."""
     currency = wallet.currency
     windows = window_starts(now, tz)
-    spent = await repository.spent_in_windows(session, wallet.id, windows)
+    has_window_limit = any(
+        getattr(wallet, column) is not None for column in _WINDOW_LIMITS.values()
+    )
+    spent = (
+        await repository.spent_in_windows(session, wallet.id, windows) if has_window_limit else {}
+    )
     usage: list[tuple[str, int | None, int]] = [
         ("per_tx", wallet.limit_per_tx, 0),
         ("total", wallet.limit_total, wallet.spent_total),
@@ -99,6 +103,3 @@ async def record_spend(
 ) -> None:
     """Count a completed payment in every window and in ``spent_total``."""
     await repository.add_spend(session, wallet.id, decision.windows, amount)
-    await wallet_repository.update_wallet(
-        session, wallet.id, {"spent_total": wallet.spent_total + amount}
-    )

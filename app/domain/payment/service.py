@@ -17,6 +17,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.agent import service as agent_service
+from app.domain.agent.errors import AgentNotFound
 from app.domain.apikey.schemas import Principal
 from app.domain.audit import service as audit_service
 from app.domain.catalog import service as catalog_service
@@ -26,7 +27,7 @@ from app.domain.ledger import service as ledger
 from app.domain.ledger.errors import InsufficientFunds
 from app.domain.ledger.schemas import Leg
 from app.domain.limits import service as limits_service
-from app.domain.merchant import service as merchant_service
+from app.domain.merchant.errors import MerchantNotFound
 from app.domain.payment import repository
 from app.domain.payment.errors import (
     AgentInactive,
@@ -108,11 +109,12 @@ async def _payee(session: AsyncSession, owner_id: str, payload: PaymentCreate) -
             "give exactly one of merchant_id and recipient_wallet_id", param="merchant_id"
         )
     if payload.merchant_id is not None:
-        await merchant_service.get(session, owner_id, payload.merchant_id)
+        # Every merchant has exactly one wallet, opened with it.
         wallet = await wallet_repository.get_wallet(
             session, owner_id=owner_id, merchant_id=payload.merchant_id
         )
-        assert wallet is not None
+        if wallet is None:
+            raise MerchantNotFound(f"Merchant {payload.merchant_id} not found", param="merchant_id")
         return _Payee(wallet, payload.merchant_id, None)
     wallet = await wallet_repository.get_wallet_by_id(
         session, owner_id=owner_id, wallet_id=payload.recipient_wallet_id or ""
@@ -155,17 +157,20 @@ async def create(
     payments the policy or the balance refuses."""
     principal = context.principal
     owner_id = principal.owner_id
-    agent = await agent_service.get(session, principal, payload.agent_id)
     if payload.currency is not None:
         scale_of(payload.currency)
     amount, product_id = await _price(session, owner_id, payload)
     payee = await _payee(session, owner_id, payload)
     # The payer's wallet row is the lock that serialises this agent's payments: limits
     # and counters are read and written under it.
-    wallet = await wallet_repository.get_wallet(
-        session, owner_id=owner_id, agent_id=agent.agent_id, for_update=True
-    )
-    assert wallet is not None
+    wallet = None
+    if principal.sees_agent(payload.agent_id):
+        wallet = await wallet_repository.lock_agent_wallet(
+            session, owner_id=owner_id, agent_id=payload.agent_id
+        )
+    if wallet is None:
+        raise AgentNotFound(f"Agent {payload.agent_id} not found", param="agent_id")
+    agent_id = payload.agent_id
     if payee.wallet.id == wallet.id:
         raise InvalidPayment("an agent cannot pay its own wallet", param="recipient_wallet_id")
     for side, currency in (("agent's wallet", wallet.currency), ("payee", payee.wallet.currency)):
@@ -175,14 +180,14 @@ async def create(
             )
     fee = await fee_service.fee_for(session, amount)
     tx_id = new_id("tx")
-    audit = _Audit(owner_id, tx_id, agent.agent_id, amount, context)
+    audit = _Audit(owner_id, tx_id, agent_id, amount, context)
     audit.add("payment_requested", {"fee": fee.minor, "to_wallet": payee.wallet.id})
     events: list[dict[str, Any]] = []
 
     refusal: PaymentRefused | None = None
     decision = None
-    if not agent.is_active:
-        refusal = AgentInactive(f"Agent {agent.agent_id} is inactive")
+    if not wallet.agent_is_active:
+        refusal = AgentInactive(f"Agent {agent_id} is inactive")
     elif not wallet.is_active:
         refusal = WalletFrozen(f"Wallet {wallet.id} is frozen")
     else:
@@ -196,7 +201,7 @@ async def create(
                     owner_id,
                     "limit.exceeded",
                     {
-                        "agent_id": agent.agent_id,
+                        "agent_id": agent_id,
                         "wallet_id": wallet.id,
                         "tx_id": tx_id,
                         "amount": str(amount),
@@ -232,7 +237,7 @@ async def create(
         {
             "id": tx_id,
             "owner_id": owner_id,
-            "agent_id": agent.agent_id,
+            "agent_id": agent_id,
             "from_wallet_id": wallet.id,
             "to_wallet_id": payee.wallet.id,
             "merchant_id": payee.merchant_id,
@@ -266,7 +271,7 @@ async def create(
                 event_service.event(
                     owner_id,
                     "limit.warning",
-                    {"agent_id": agent.agent_id, "wallet_id": wallet.id, **warning},
+                    {"agent_id": agent_id, "wallet_id": wallet.id, **warning},
                 )
             )
     else:

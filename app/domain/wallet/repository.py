@@ -3,10 +3,12 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.agent import Agent
 from app.models.wallet import VirtualCard, Wallet
 
 _wallets = cast(Table, Wallet.__table__)
 _cards = cast(Table, VirtualCard.__table__)
+_agents = cast(Table, Agent.__table__)
 
 
 async def insert_wallet(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
@@ -59,5 +61,20 @@ async def get_wallet_by_id(
     session: AsyncSession, *, owner_id: str, wallet_id: str
 ) -> Row[Any] | None:
     statement = select(_wallets).where(_wallets.c.owner_id == owner_id, _wallets.c.id == wallet_id)
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+async def lock_agent_wallet(
+    session: AsyncSession, *, owner_id: str, agent_id: str
+) -> Row[Any] | None:
+    """The agent's wallet, locked FOR NO KEY UPDATE (see ``get_wallet``), with the agent's
+    ``is_active`` as ``agent_is_active``: one round trip on the payment path."""
+    statement = (
+        select(_wallets, _agents.c.is_active.label("agent_is_active"))
+        .join(_agents, _agents.c.id == _wallets.c.agent_id)
+        .where(_wallets.c.owner_id == owner_id, _wallets.c.agent_id == agent_id)
+        .with_for_update(key_share=True, of=_wallets)
+    )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
