@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
+from uvicorn.supervisors import Multiprocess
 
 from app.config import Mode, get_settings
 from app.db import create_engine, create_sessionmaker, run_in_transaction
@@ -100,7 +102,18 @@ def serve(
     # Worker processes build their app from the environment; they share this process's
     # database (the embedded server stays owned by this process).
     os.environ["DATABASE_URL"] = url
-    uvicorn.run("app.main:create_app_from_env", factory=True, workers=processes, **options)  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        "app.main:create_app_from_env",
+        factory=True,
+        workers=processes,
+        **options,  # type: ignore[arg-type]
+    )
+    listener = config.bind_socket()
+    # NOTE: uvicorn binds the shared listener with proto 0, so asyncio never turns Nagle
+    # off on accepted sockets and each keep-alive response waits ~40 ms for a delayed ACK
+    # (Kludex/uvicorn#3149). Accepted sockets inherit TCP_NODELAY from the listener.
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[listener]).run()
 
 
 @keys_cli.command("create")

@@ -36,6 +36,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_server(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [PURSER, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 async def owner_key(database_url: str) -> str:
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
@@ -118,11 +126,7 @@ async def main(seconds: float, clients_list: list[int], workers: int) -> None:
         "PURSER_LOG_LEVEL": "warning",
         "PURSER_DB_POOL_SIZE": str(max(clients_list)),
     }
-    server_process = subprocess.Popen(
-        [PURSER, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    server_process = start_server(port, workers, env)
     rows = []
     try:
         limits = httpx.Limits(
@@ -181,6 +185,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--workers", type=int, default=2, help="API processes")
+    parser.add_argument("--workers", type=int, default=1, help="API processes")
     args = parser.parse_args()
     asyncio.run(main(args.seconds, args.clients, args.workers))

@@ -22,10 +22,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_serve(database_url: str, port: int) -> subprocess.Popen[str]:
+def _start_serve(database_url: str, port: int, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DATABASE_URL": to_libpq_url(database_url)}
     return subprocess.Popen(
-        [PURSER, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [PURSER, "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -74,6 +74,19 @@ def test_serve_answers_health_and_stops_cleanly(database_url: str) -> None:
     finally:
         output = _stop(process)
     assert "Application shutdown complete" in output
+    assert "Traceback" not in output
+
+
+def test_serve_with_two_worker_processes(database_url: str) -> None:
+    port = _free_port()
+    process = _start_serve(database_url, port, "--workers", "2")
+    try:
+        for _ in range(5):
+            response = _get_when_up(f"http://127.0.0.1:{port}/api/v1/health/ready")
+            assert response.status_code == 200
+    finally:
+        output = _stop(process)
+    assert output.count("Application startup complete") == 2
     assert "Traceback" not in output
 
 
