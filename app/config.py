@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     rate_limits: Literal["on", "off"] = "on"
     #: How long idempotency keys are remembered.
     idempotency_retention_days: int = Field(default=7, ge=1, le=90)
+    #: Whether a refund returns the payment's fee (``return``, with the refund that
+    #: completes the payment's refund) or the platform keeps it (``keep``).
+    refund_fee_policy: Literal["keep", "return"] = "keep"
     #: Time zone of the daily/weekly/monthly spending windows.
     limits_timezone: str = "UTC"
     db_pool_size: int = Field(default=10, ge=1)

@@ -1,6 +1,16 @@
 from fastapi import APIRouter
 
-from app.api.v1 import agents, audit, catalog, health, keys, merchants, payments
+from app.api.v1 import (
+    agents,
+    audit,
+    catalog,
+    health,
+    holds,
+    keys,
+    merchants,
+    payment_requests,
+    payments,
+)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(health.router)
@@ -8,5 +18,8 @@ api_router.include_router(keys.router)
 api_router.include_router(agents.router)
 api_router.include_router(merchants.router)
 api_router.include_router(catalog.router)
+# Before payments: /payments/{tx_id} would otherwise match /payments/request and /holds.
+api_router.include_router(payment_requests.router)
+api_router.include_router(holds.router)
 api_router.include_router(payments.router)
 api_router.include_router(audit.router)

@@ -23,6 +23,7 @@ from app.models.payment import (
     SpendCounter,
     Transaction,
 )
+from app.models.payment_flow import Hold, PaymentRequest, Refund
 from app.models.wallet import VirtualCard, Wallet
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Base",
     "EntryKind",
     "FeeSchedule",
+    "Hold",
     "HoldStatus",
     "IdempotencyRecord",
     "JournalEntry",
@@ -41,8 +43,10 @@ __all__ = [
     "LedgerHold",
     "Merchant",
     "OutboxEvent",
+    "PaymentRequest",
     "Posting",
     "Product",
+    "Refund",
     "SpendCounter",
     "Transaction",
     "VirtualCard",

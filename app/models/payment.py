@@ -63,6 +63,11 @@ class Transaction(CreatedAt, Base):
     key_id: Mapped[str | None] = mapped_column(String(40))
     request_id: Mapped[str | None] = mapped_column(String(40))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Sum of this payment's refunds; the CHECK above caps it at the amount.
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    #: The payment request this transaction paid, or the hold it captured.
+    request_id_paid: Mapped[str | None] = mapped_column(String(40))
+    hold_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class SpendCounter(Base):

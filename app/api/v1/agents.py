@@ -9,6 +9,8 @@ from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.domain.agent import service as agent_service
 from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, AgentUpdate
 from app.domain.apikey.schemas import Principal, Scope
+from app.domain.hold import service as hold_service
+from app.domain.hold.schemas import HoldRead
 from app.domain.payment import service as payment_service
 from app.domain.payment.schemas import TransactionRead
 from app.domain.wallet import service as wallet_service
@@ -85,6 +87,15 @@ async def list_agent_transactions(
 ) -> list[TransactionRead]:
     """Payments the agent made or received (completed and failed), newest first."""
     return await payment_service.list_for_agent(session, principal, agent_id, page, starting_after)
+
+
+@router.get("/{agent_id}/holds", response_model=list[HoldRead], responses=NOT_FOUND)
+async def list_agent_holds(
+    agent_id: str, principal: WalletReader, session: SessionDep, page: PageDep
+) -> list[HoldRead]:
+    """The agent's holds, newest first."""
+    await agent_service.get(session, principal, agent_id)
+    return await hold_service.list_for_agent(session, principal.owner_id, agent_id, page)
 
 
 @router.patch("/{agent_id}/wallet/limits", response_model=WalletRead, responses=NOT_FOUND)

@@ -1,13 +1,13 @@
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
 from app.api.deps import PrincipalDep, SessionDep, SettingsDep, scoped
 from app.api.idempotency import IdempotencyDep
-from app.api.problems import AUTH_ERRORS, NOT_FOUND, PROBLEM_JSON, Problem, problem_members
-from app.api.request_context import request_id_var
+from app.api.outcomes import call_context, respond
+from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.domain.apikey.errors import InsufficientScope
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.payment import service as payment_service
@@ -17,6 +17,9 @@ from app.domain.payment.schemas import (
     PaymentResult,
     TransactionRead,
 )
+from app.domain.payment.service import PaymentOutcome
+from app.domain.refund import service as refund_service
+from app.domain.refund.schemas import RefundCreate, RefundRead
 
 router = APIRouter(prefix="/payments", tags=["payments"], responses=AUTH_ERRORS)
 Payer = Annotated[Principal, scoped(Scope.payments_write)]
@@ -49,25 +52,17 @@ async def create_payment(
     replay = await idempotency.replay()
     if replay is not None:
         return replay
-    outcome = await payment_service.create(
-        session,
-        payload,
-        payment_service.CallContext(
-            principal=principal,
-            request_id=request_id_var.get(),
-            now=request.app.state.clock(),
-            tz=settings.limits_zone,
-        ),
-    )
-    if outcome.refusal is None:
-        return await idempotency.respond(outcome.result)
-    body = {
-        **outcome.result.model_dump(mode="json"),
-        **problem_members(outcome.refusal),
-        "tx_id": outcome.tx_id,
-    }
-    return await idempotency.respond(
-        body, status_code=outcome.refusal.status_code, media_type=PROBLEM_JSON
+    outcome = await payment_service.create(session, payload, call_context(request, principal))
+    return await respond_payment(idempotency, outcome)
+
+
+async def respond_payment(idempotency: IdempotencyDep, outcome: PaymentOutcome) -> Response:
+    """``{success, transaction, error}``; a refusal adds problem details and its ``tx_id``."""
+    return await respond(
+        idempotency,
+        outcome.result,
+        outcome.refusal,
+        refused_body={**outcome.result.model_dump(mode="json"), "tx_id": outcome.tx_id},
     )
 
 
@@ -80,6 +75,50 @@ async def estimate_payment(
 ) -> PaymentEstimate:
     """Total cost of a payment, fee included: the same fee code a payment runs."""
     return await payment_service.estimate(session, amount, currency)
+
+
+@router.post(
+    "/{tx_id}/refund",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RefundRead,
+    responses={
+        409: {"model": Problem, "description": "Not refundable, or more than is left"},
+        **NOT_FOUND,
+    },
+)
+async def refund_payment(
+    tx_id: str,
+    payload: RefundCreate,
+    principal: Payer,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
+    request: Request,
+) -> Response:
+    """Refund a completed payment, in full (no `amount`) or in part. The refunds of a
+    payment never add up to more than it; the fee is kept (`PURSER_REFUND_FEE_POLICY`)."""
+    replay = await idempotency.replay()
+    if replay is not None:
+        return replay
+    refund = await refund_service.refund(
+        session,
+        tx_id,
+        payload,
+        call_context(request, principal),
+        return_fee=settings.refund_fee_policy == "return",
+    )
+    return await idempotency.respond(refund, status_code=status.HTTP_201_CREATED)
+
+
+@router.get("/{tx_id}/refunds", response_model=list[RefundRead], responses=NOT_FOUND)
+async def list_refunds(
+    tx_id: str, principal: PrincipalDep, session: SessionDep, request: Request
+) -> list[RefundRead]:
+    if not {Scope.payments_read, Scope.wallet_read} & principal.scopes:
+        raise InsufficientScope("this API key lacks the payments:read scope")
+    return await refund_service.list_for_transaction(
+        session, tx_id, call_context(request, principal)
+    )
 
 
 @router.get("/{tx_id}", response_model=TransactionRead, responses=NOT_FOUND)

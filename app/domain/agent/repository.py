@@ -51,3 +51,10 @@ async def update_agent(
     )
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_agent_any_owner(session: AsyncSession, agent_id: str) -> Row[Any] | None:
+    """An agent by id across owners: only to address a payment request to it."""
+    statement = select(_agents).where(_agents.c.id == agent_id)
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row

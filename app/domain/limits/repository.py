@@ -47,3 +47,31 @@ async def add_spend(
             "starts": list(windows.values()),
         },
     )
+
+
+_REMOVE_SPEND = text(
+    """
+    WITH lifetime AS (
+        UPDATE wallets SET spent_total = greatest(spent_total - :amount, 0) WHERE id = :wallet_id
+    )
+    UPDATE spend_counters c
+       SET spent = greatest(c.spent - :amount, 0)
+      FROM unnest(CAST(:periods AS text[]), CAST(:starts AS date[])) AS w(period, window_start)
+     WHERE c.wallet_id = :wallet_id AND c.period = w.period AND c.window_start = w.window_start
+    """
+)
+
+
+async def remove_spend(
+    session: AsyncSession, wallet_id: str, windows: dict[str, date], amount: int
+) -> None:
+    """Take ``amount`` back out of ``spent_total`` and the windows it was counted in."""
+    await session.execute(
+        _REMOVE_SPEND,
+        {
+            "wallet_id": wallet_id,
+            "amount": amount,
+            "periods": list(windows),
+            "starts": list(windows.values()),
+        },
+    )

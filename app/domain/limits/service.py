@@ -103,3 +103,12 @@ async def record_spend(
 ) -> None:
     """Count a completed payment in every window and in ``spent_total``."""
     await repository.add_spend(session, wallet.id, decision.windows, amount)
+
+
+async def release_spend(
+    session: AsyncSession, wallet_id: str, amount: int, *, spent_at: datetime, tz: ZoneInfo
+) -> None:
+    """Credit back ``amount`` spent at ``spent_at`` (a refund, a smaller capture, a void):
+    to ``spent_total`` and to the windows of that moment, never below zero."""
+    if amount > 0:
+        await repository.remove_spend(session, wallet_id, window_starts(spent_at, tz), amount)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.agent import service as agent_service
 from app.domain.agent.errors import AgentNotFound
-from app.domain.apikey.schemas import Principal
+from app.domain.apikey.schemas import Principal, Tier
 from app.domain.audit import service as audit_service
 from app.domain.catalog import service as catalog_service
 from app.domain.event import service as event_service
@@ -64,6 +64,23 @@ class CallContext:
     request_id: str | None
     now: datetime
     tz: ZoneInfo
+
+
+def system_context(now: datetime, tz: ZoneInfo) -> CallContext:
+    """The context of a periodic job: no key, no request; audit records name ``system``."""
+    return CallContext(
+        principal=Principal(
+            key_id="system",
+            owner_id="",
+            mode="",
+            scopes=frozenset(),
+            agent_id=None,
+            tier=Tier.standard,
+        ),
+        request_id=None,
+        now=now,
+        tz=tz,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,72 +166,136 @@ async def _price(
     return Money(product.price, product.currency), product.id
 
 
+async def lock_payer(session: AsyncSession, principal: Principal, agent_id: str) -> Row[Any]:
+    """The paying agent's wallet, locked: the lock that serialises this agent's payments
+    (limits and counters are read and written under it). 404 unless the caller may pay
+    for this agent."""
+    wallet = None
+    if principal.sees_agent(agent_id):
+        wallet = await wallet_repository.lock_agent_wallet(
+            session, owner_id=principal.owner_id, agent_id=agent_id
+        )
+    if wallet is None:
+        raise AgentNotFound(f"Agent {agent_id} not found", param="agent_id")
+    return wallet
+
+
+def check_currencies(wallet: Row[Any], payee_wallet: Row[Any], amount: Money) -> None:
+    if payee_wallet.id == wallet.id:
+        raise InvalidPayment("an agent cannot pay its own wallet", param="recipient_wallet_id")
+    for side, currency in (("agent's wallet", wallet.currency), ("payee", payee_wallet.currency)):
+        if currency != amount.currency:
+            raise CurrencyMismatch(
+                f"the {side} holds {currency}, not {amount.currency}", param="currency"
+            )
+
+
+async def check_policy(
+    session: AsyncSession,
+    wallet: Row[Any],
+    amount: Money,
+    context: CallContext,
+    *,
+    subject_id: str,
+    events: list[dict[str, Any]],
+) -> tuple[PaymentRefused | None, limits_service.LimitDecision | None]:
+    """State checks, then limits: the policy steps every outflow takes, in this order."""
+    owner_id = context.principal.owner_id
+    if not wallet.agent_is_active:
+        return AgentInactive(f"Agent {wallet.agent_id} is inactive"), None
+    if not wallet.is_active:
+        return WalletFrozen(f"Wallet {wallet.id} is frozen"), None
+    decision = await limits_service.check(
+        session, wallet, amount.minor, now=context.now, tz=context.tz
+    )
+    if decision.exceeded is None:
+        return None, decision
+    events.append(
+        event_service.event(
+            owner_id,
+            "limit.exceeded",
+            {
+                "agent_id": wallet.agent_id,
+                "wallet_id": wallet.id,
+                "subject_id": subject_id,
+                "amount": str(amount),
+                "currency": amount.currency,
+                **decision.detail,
+            },
+        )
+    )
+    return LimitExceeded(decision.message or "limit exceeded"), decision
+
+
+def warning_events(
+    owner_id: str, wallet: Row[Any], decision: limits_service.LimitDecision
+) -> list[dict[str, Any]]:
+    return [
+        event_service.event(
+            owner_id,
+            "limit.warning",
+            {"agent_id": wallet.agent_id, "wallet_id": wallet.id, **warning},
+        )
+        for warning in decision.warnings
+    ]
+
+
 async def create(
     session: AsyncSession, payload: PaymentCreate, context: CallContext
 ) -> PaymentOutcome:
     """Run a payment through the pipeline. Raises for requests that name nothing payable
     (404, 422, 400 on currency); returns a refusal, recorded as a failed transaction, for
     payments the policy or the balance refuses."""
-    principal = context.principal
-    owner_id = principal.owner_id
+    owner_id = context.principal.owner_id
     if payload.currency is not None:
         scale_of(payload.currency)
     amount, product_id = await _price(session, owner_id, payload)
     payee = await _payee(session, owner_id, payload)
-    # The payer's wallet row is the lock that serialises this agent's payments: limits
-    # and counters are read and written under it.
-    wallet = None
-    if principal.sees_agent(payload.agent_id):
-        wallet = await wallet_repository.lock_agent_wallet(
-            session, owner_id=owner_id, agent_id=payload.agent_id
-        )
-    if wallet is None:
-        raise AgentNotFound(f"Agent {payload.agent_id} not found", param="agent_id")
-    agent_id = payload.agent_id
-    if payee.wallet.id == wallet.id:
-        raise InvalidPayment("an agent cannot pay its own wallet", param="recipient_wallet_id")
-    for side, currency in (("agent's wallet", wallet.currency), ("payee", payee.wallet.currency)):
-        if currency != amount.currency:
-            raise CurrencyMismatch(
-                f"the {side} holds {currency}, not {amount.currency}", param="currency"
-            )
+    wallet = await lock_payer(session, context.principal, payload.agent_id)
+    return await charge(
+        session,
+        wallet,
+        payee.wallet,
+        amount,
+        context,
+        purpose=payload.purpose,
+        merchant_id=payee.merchant_id,
+        to_agent_id=payee.agent_id,
+        product_id=product_id,
+    )
+
+
+async def charge(
+    session: AsyncSession,
+    wallet: Row[Any],
+    payee_wallet: Row[Any],
+    amount: Money,
+    context: CallContext,
+    *,
+    purpose: str | None,
+    merchant_id: str | None = None,
+    to_agent_id: str | None = None,
+    product_id: str | None = None,
+    request_id_paid: str | None = None,
+) -> PaymentOutcome:
+    """Policy, ledger entry and records for a payment from a locked payer ``wallet``."""
+    check_currencies(wallet, payee_wallet, amount)
+    principal = context.principal
+    owner_id = principal.owner_id
+    agent_id = wallet.agent_id
     fee = await fee_service.fee_for(session, amount)
     tx_id = new_id("tx")
-    audit = _Audit(owner_id, tx_id, agent_id, amount, context)
-    audit.add("payment_requested", {"fee": fee.minor, "to_wallet": payee.wallet.id})
+    audit = AuditBatch(owner_id, tx_id, agent_id, amount, context)
+    audit.add("payment_requested", {"fee": fee.minor, "to_wallet": payee_wallet.id})
     events: list[dict[str, Any]] = []
-
-    refusal: PaymentRefused | None = None
-    decision = None
-    if not wallet.agent_is_active:
-        refusal = AgentInactive(f"Agent {agent_id} is inactive")
-    elif not wallet.is_active:
-        refusal = WalletFrozen(f"Wallet {wallet.id} is frozen")
-    else:
-        decision = await limits_service.check(
-            session, wallet, amount.minor, now=context.now, tz=context.tz
-        )
-        if decision.exceeded is not None:
-            refusal = LimitExceeded(decision.message or "limit exceeded")
-            events.append(
-                event_service.event(
-                    owner_id,
-                    "limit.exceeded",
-                    {
-                        "agent_id": agent_id,
-                        "wallet_id": wallet.id,
-                        "tx_id": tx_id,
-                        "amount": str(amount),
-                        "currency": amount.currency,
-                        **decision.detail,
-                    },
-                )
-            )
+    refusal, decision = await check_policy(
+        session, wallet, amount, context, subject_id=tx_id, events=events
+    )
     entry_id = None
     if refusal is None:
         legs = [
             Leg(wallet.available_account_id, Money(-(amount.minor + fee.minor), amount.currency)),
-            Leg(payee.wallet.available_account_id, amount),
+            Leg(payee_wallet.available_account_id, amount),
         ]
         if fee.minor:
             fee_account = await ledger.system_account_id(
@@ -227,7 +308,7 @@ async def create(
                 kind=EntryKind.payment,
                 legs=legs,
                 reference=f"payment:{tx_id}",
-                description=payload.purpose,
+                description=purpose,
             )
             entry_id = entry.id
         except InsufficientFunds as error:
@@ -239,14 +320,14 @@ async def create(
             "owner_id": owner_id,
             "agent_id": agent_id,
             "from_wallet_id": wallet.id,
-            "to_wallet_id": payee.wallet.id,
-            "merchant_id": payee.merchant_id,
-            "to_agent_id": payee.agent_id,
+            "to_wallet_id": payee_wallet.id,
+            "merchant_id": merchant_id,
+            "to_agent_id": to_agent_id,
             "product_id": product_id,
             "amount": amount.minor,
             "fee": fee.minor,
             "currency": amount.currency,
-            "purpose": payload.purpose,
+            "purpose": purpose,
             "status": "failed" if refusal else "completed",
             "error_code": refusal.code if refusal else None,
             "error_message": refusal.detail if refusal else None,
@@ -254,6 +335,7 @@ async def create(
             "key_id": principal.key_id,
             "request_id": context.request_id,
             "completed_at": None if refusal else context.now,
+            "request_id_paid": request_id_paid,
         },
     )
     transaction = read_transaction(row)
@@ -266,14 +348,7 @@ async def create(
                 owner_id, "payment.completed", {"transaction": transaction.model_dump(mode="json")}
             )
         )
-        for warning in decision.warnings:
-            events.append(
-                event_service.event(
-                    owner_id,
-                    "limit.warning",
-                    {"agent_id": agent_id, "wallet_id": wallet.id, **warning},
-                )
-            )
+        events.extend(warning_events(owner_id, wallet, decision))
     else:
         audit.add("payment_failed", {"code": refusal.code, "reason": refusal.detail})
         events.append(
@@ -292,15 +367,23 @@ async def create(
     )
 
 
-class _Audit:
+class AuditBatch:
+    """Audit records of one subject, appended together at the end of the use case."""
+
     def __init__(
-        self, owner_id: str, tx_id: str, agent_id: str, amount: Money, context: CallContext
+        self,
+        owner_id: str,
+        subject_id: str,
+        agent_id: str,
+        amount: Money,
+        context: CallContext,
+        subject_type: str = "transaction",
     ) -> None:
         self.records: list[dict[str, Any]] = []
         self._common: dict[str, Any] = {
             "owner_id": owner_id,
-            "subject_type": "transaction",
-            "subject_id": tx_id,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
             "key_id": context.principal.key_id,
             "request_id": context.request_id,
             "agent_id": agent_id,

@@ -78,3 +78,11 @@ async def lock_agent_wallet(
     )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
+
+
+async def get_wallet_any_owner(session: AsyncSession, wallet_id: str) -> Row[Any] | None:
+    """A wallet by id across owners: only for a counterparty already established by a
+    record the caller may see (a paid payment request)."""
+    statement = select(_wallets).where(_wallets.c.id == wallet_id)
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row

@@ -1,19 +1,19 @@
-"""payments idempotency audit outbox
+"""payments holds requests refunds idempotency audit outbox
 
-Revision ID: 846c4e3787d0
+Revision ID: c9e71bdaba69
 Revises: 033fa20460b1
-Create Date: 2026-11-23 05:25:43.774759
+Create Date: 2026-11-23 06:00:23.972941
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 from migrations.sql import payments_2026_11_23 as payments_sql
+from sqlalchemy.dialects import postgresql
 
-revision: str = "846c4e3787d0"
+revision: str = "c9e71bdaba69"
 down_revision: str | None = "033fa20460b1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -103,6 +103,116 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_outbox_events_owner_id"), "outbox_events", ["owner_id"], unique=False)
     op.create_table(
+        "payment_requests",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("requester_owner_id", sa.String(length=64), nullable=False),
+        sa.Column("requester_agent_id", sa.String(length=40), nullable=False),
+        sa.Column("payer_owner_id", sa.String(length=64), nullable=False),
+        sa.Column("payer_agent_id", sa.String(length=40), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=8), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tx_id", sa.String(length=40), nullable=True),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "(status = 'paid') = (tx_id IS NOT NULL)", name=op.f("ck_payment_requests_tx_iff_paid")
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'paid', 'cancelled', 'expired')",
+            name=op.f("ck_payment_requests_status_known"),
+        ),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_payment_requests_amount_positive")),
+        sa.ForeignKeyConstraint(
+            ["payer_agent_id"],
+            ["agents.id"],
+            name=op.f("fk_payment_requests_payer_agent_id_agents"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["requester_agent_id"],
+            ["agents.id"],
+            name=op.f("fk_payment_requests_requester_agent_id_agents"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_requests")),
+    )
+    op.create_index(
+        "ix_payment_requests_payer_owner",
+        "payment_requests",
+        ["payer_owner_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_payment_requests_pending_expiry",
+        "payment_requests",
+        ["expires_at"],
+        unique=False,
+        postgresql_where="status = 'pending'",
+    )
+    op.create_index(
+        "ix_payment_requests_requester_owner",
+        "payment_requests",
+        ["requester_owner_id", "created_at", "id"],
+        unique=False,
+    )
+    op.create_table(
+        "holds",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("owner_id", sa.String(length=64), nullable=False),
+        sa.Column("agent_id", sa.String(length=40), nullable=False),
+        sa.Column("wallet_id", sa.String(length=40), nullable=False),
+        sa.Column("merchant_id", sa.String(length=40), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("fee", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=8), nullable=False),
+        sa.Column("purpose", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("ledger_hold_id", sa.String(length=40), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("authorized_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("captured_amount", sa.BigInteger(), nullable=True),
+        sa.Column("capture_tx_id", sa.String(length=40), nullable=True),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'captured', 'voided', 'expired')",
+            name=op.f("ck_holds_status_known"),
+        ),
+        sa.CheckConstraint("amount > 0 AND fee >= 0", name=op.f("ck_holds_amounts_valid")),
+        sa.CheckConstraint(
+            "captured_amount IS NULL OR (captured_amount > 0 AND captured_amount <= amount)",
+            name=op.f("ck_holds_captured_within_amount"),
+        ),
+        sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name=op.f("fk_holds_agent_id_agents")),
+        sa.ForeignKeyConstraint(
+            ["wallet_id"], ["wallets.id"], name=op.f("fk_holds_wallet_id_wallets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_holds")),
+        sa.UniqueConstraint("ledger_hold_id", name=op.f("uq_holds_ledger_hold_id")),
+    )
+    op.create_index(
+        "ix_holds_agent_id_created_at", "holds", ["agent_id", "created_at", "id"], unique=False
+    )
+    op.create_index(op.f("ix_holds_owner_id"), "holds", ["owner_id"], unique=False)
+    op.create_index(
+        "ix_holds_pending_expiry",
+        "holds",
+        ["expires_at"],
+        unique=False,
+        postgresql_where="status = 'pending'",
+    )
+    op.create_table(
         "spend_counters",
         sa.Column("wallet_id", sa.String(length=40), nullable=False),
         sa.Column("period", sa.String(length=8), nullable=False),
@@ -141,6 +251,9 @@ def upgrade() -> None:
         sa.Column("key_id", sa.String(length=40), nullable=True),
         sa.Column("request_id", sa.String(length=40), nullable=True),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("refunded_amount", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("request_id_paid", sa.String(length=40), nullable=True),
+        sa.Column("hold_id", sa.String(length=40), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -176,6 +289,33 @@ def upgrade() -> None:
         ["to_agent_id", "created_at", "id"],
         unique=False,
     )
+    op.create_table(
+        "refunds",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("owner_id", sa.String(length=64), nullable=False),
+        sa.Column("tx_id", sa.String(length=40), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("fee_returned", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=8), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("entry_id", sa.String(length=40), nullable=False),
+        sa.Column("key_id", sa.String(length=40), nullable=True),
+        sa.Column("request_id", sa.String(length=40), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "amount > 0 AND fee_returned >= 0", name=op.f("ck_refunds_amounts_valid")
+        ),
+        sa.ForeignKeyConstraint(
+            ["tx_id"], ["transactions.id"], name=op.f("fk_refunds_tx_id_transactions")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_refunds")),
+    )
+    op.create_index(op.f("ix_refunds_tx_id"), "refunds", ["tx_id"], unique=False)
     # ### end Alembic commands ###
     for statement in payments_sql.UPGRADE:
         op.execute(statement)
@@ -185,11 +325,27 @@ def downgrade() -> None:
     for statement in payments_sql.DOWNGRADE:
         op.execute(statement)
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_index(op.f("ix_refunds_tx_id"), table_name="refunds")
+    op.drop_table("refunds")
     op.drop_index("ix_transactions_to_agent_id_created_at", table_name="transactions")
     op.drop_index(op.f("ix_transactions_owner_id"), table_name="transactions")
     op.drop_index("ix_transactions_agent_id_created_at", table_name="transactions")
     op.drop_table("transactions")
     op.drop_table("spend_counters")
+    op.drop_index(
+        "ix_holds_pending_expiry", table_name="holds", postgresql_where="status = 'pending'"
+    )
+    op.drop_index(op.f("ix_holds_owner_id"), table_name="holds")
+    op.drop_index("ix_holds_agent_id_created_at", table_name="holds")
+    op.drop_table("holds")
+    op.drop_index("ix_payment_requests_requester_owner", table_name="payment_requests")
+    op.drop_index(
+        "ix_payment_requests_pending_expiry",
+        table_name="payment_requests",
+        postgresql_where="status = 'pending'",
+    )
+    op.drop_index("ix_payment_requests_payer_owner", table_name="payment_requests")
+    op.drop_table("payment_requests")
     op.drop_index(op.f("ix_outbox_events_owner_id"), table_name="outbox_events")
     op.drop_table("outbox_events")
     op.drop_index(op.f("ix_idempotency_records_expires_at"), table_name="idempotency_records")

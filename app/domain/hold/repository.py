@@ -1,0 +1,73 @@
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.payment_flow import Hold
+
+_holds = cast(Table, Hold.__table__)
+
+
+async def insert_hold(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
+    row: Row[Any] = (await session.execute(insert(_holds).values(**values).returning(_holds))).one()
+    return row
+
+
+async def get_hold(session: AsyncSession, owner_id: str, hold_id: str) -> Row[Any] | None:
+    statement = select(_holds).where(_holds.c.owner_id == owner_id, _holds.c.id == hold_id)
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+async def resolve_pending(
+    session: AsyncSession,
+    hold_id: str,
+    *,
+    owner_id: str | None,
+    status: str,
+    now: datetime,
+    not_expired: bool,
+    values: dict[str, Any] | None = None,
+) -> Row[Any] | None:
+    """Move a hold out of ``pending`` exactly once (a conditional UPDATE)."""
+    conditions = [_holds.c.id == hold_id, _holds.c.status == "pending"]
+    if owner_id is not None:
+        conditions.append(_holds.c.owner_id == owner_id)
+    if not_expired:
+        conditions.append(_holds.c.expires_at > now)
+    statement = (
+        update(_holds)
+        .where(*conditions)
+        .values(status=status, resolved_at=now, **(values or {}))
+        .returning(_holds)
+    )
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> Sequence[Row[Any]]:
+    statement = (
+        select(_holds.c.id)
+        .where(_holds.c.status == "pending", _holds.c.expires_at <= now)
+        .order_by(_holds.c.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    return rows
+
+
+async def list_for_agent(
+    session: AsyncSession, owner_id: str, agent_id: str, *, limit: int, offset: int
+) -> Sequence[Row[Any]]:
+    statement = (
+        select(_holds)
+        .where(_holds.c.owner_id == owner_id, _holds.c.agent_id == agent_id)
+        .order_by(_holds.c.created_at.desc(), _holds.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    return rows

@@ -1,0 +1,275 @@
+"""Holds: authorise now, capture (all or part) or void later; expire if left alone.
+
+pending -> captured | voided | expired, each exactly once (a conditional UPDATE from
+``pending``). Authorisation runs the payment pipeline's policy (state checks, limits,
+which count the held amount from that moment) and reserves amount + fee in the ledger
+(available -> held), so held funds cannot be spent twice.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.audit import service as audit_service
+from app.domain.event import service as event_service
+from app.domain.fee import service as fee_service
+from app.domain.hold import repository
+from app.domain.hold.errors import CaptureExceedsHold, HoldNotFound, HoldNotPending
+from app.domain.hold.schemas import HoldCreate, HoldRead
+from app.domain.ledger import service as ledger
+from app.domain.ledger.errors import InsufficientFunds
+from app.domain.ledger.schemas import Leg
+from app.domain.limits import service as limits_service
+from app.domain.merchant.errors import MerchantNotFound
+from app.domain.payment import repository as payment_repository
+from app.domain.payment import service as payment_service
+from app.domain.payment.errors import InsufficientBalance, PaymentRefused
+from app.domain.payment.service import AuditBatch, CallContext
+from app.domain.wallet import repository as wallet_repository
+from app.kit.ids import new_id
+from app.kit.money import Money, format_amount, to_minor
+from app.kit.pagination import Page
+from app.models.ledger import AccountKind
+
+
+@dataclass(frozen=True, slots=True)
+class HoldOutcome:
+    hold: HoldRead | None
+    refusal: PaymentRefused | None = None
+
+
+def read_hold(row: Row[Any]) -> HoldRead:
+    currency = row.currency
+    return HoldRead(
+        hold_id=row.id,
+        agent_id=row.agent_id,
+        merchant_id=row.merchant_id,
+        wallet_id=row.wallet_id,
+        amount=format_amount(row.amount, currency),
+        fee=format_amount(row.fee, currency),
+        currency=currency,
+        purpose=row.purpose,
+        status=row.status,
+        captured_amount=None
+        if row.captured_amount is None
+        else format_amount(row.captured_amount, currency),
+        capture_tx_id=row.capture_tx_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        resolved_at=row.resolved_at,
+    )
+
+
+async def authorize(
+    session: AsyncSession, payload: HoldCreate, context: CallContext
+) -> HoldOutcome:
+    owner_id = context.principal.owner_id
+    amount = Money(to_minor(payload.amount, payload.currency, param="amount"), payload.currency)
+    merchant_wallet = await wallet_repository.get_wallet(
+        session, owner_id=owner_id, merchant_id=payload.merchant_id
+    )
+    if merchant_wallet is None:
+        raise MerchantNotFound(f"Merchant {payload.merchant_id} not found", param="merchant_id")
+    wallet = await payment_service.lock_payer(session, context.principal, payload.agent_id)
+    payment_service.check_currencies(wallet, merchant_wallet, amount)
+    fee = await fee_service.fee_for(session, amount)
+    hold_id = new_id("hold")
+    audit = AuditBatch(owner_id, hold_id, wallet.agent_id, amount, context, subject_type="hold")
+    audit.add("hold_requested", {"merchant_id": payload.merchant_id, "fee": fee.minor})
+    events: list[dict[str, Any]] = []
+    refusal, decision = await payment_service.check_policy(
+        session, wallet, amount, context, subject_id=hold_id, events=events
+    )
+    row = None
+    if refusal is None:
+        assert decision is not None
+        try:
+            placed = await ledger.place_hold(
+                session,
+                available_account_id=wallet.available_account_id,
+                held_account_id=wallet.held_account_id,
+                amount=Money(amount.minor + fee.minor, amount.currency),
+                reference=f"hold:{hold_id}",
+            )
+        except InsufficientFunds as error:
+            refusal = InsufficientBalance(error.detail)
+        else:
+            await limits_service.record_spend(session, wallet, amount.minor, decision)
+            row = await repository.insert_hold(
+                session,
+                {
+                    "id": hold_id,
+                    "owner_id": owner_id,
+                    "agent_id": wallet.agent_id,
+                    "wallet_id": wallet.id,
+                    "merchant_id": payload.merchant_id,
+                    "amount": amount.minor,
+                    "fee": fee.minor,
+                    "currency": amount.currency,
+                    "purpose": payload.purpose,
+                    "status": "pending",
+                    "ledger_hold_id": placed.id,
+                    "expires_at": context.now + timedelta(minutes=payload.expires_in_minutes),
+                    "authorized_at": context.now,
+                },
+            )
+            audit.add("hold_authorized", {"ledger_hold_id": placed.id})
+            events.append(event_service.event(owner_id, "hold.created", {"hold": _data(row)}))
+            events.extend(payment_service.warning_events(owner_id, wallet, decision))
+    if refusal is not None:
+        audit.add("hold_failed", {"code": refusal.code, "reason": refusal.detail})
+    await audit_service.append(session, audit.records)
+    await event_service.emit(session, events)
+    return HoldOutcome(None if row is None else read_hold(row), refusal)
+
+
+def _data(row: Row[Any]) -> dict[str, Any]:
+    return read_hold(row).model_dump(mode="json")
+
+
+async def _claim(
+    session: AsyncSession, hold_id: str, status: str, context: CallContext, **values: Any
+) -> Row[Any]:
+    owner_id = context.principal.owner_id
+    row = await repository.resolve_pending(
+        session,
+        hold_id,
+        owner_id=owner_id,
+        status=status,
+        now=context.now,
+        not_expired=True,
+        values=values,
+    )
+    if row is not None and context.principal.sees_agent(row.agent_id):
+        return row
+    current = await repository.get_hold(session, owner_id, hold_id)
+    if current is None or not context.principal.sees_agent(current.agent_id):
+        raise HoldNotFound(f"Hold {hold_id} not found")
+    if current.status == "pending":
+        raise HoldNotPending(f"Hold {hold_id} has expired")
+    raise HoldNotPending(f"Hold {hold_id} is already {current.status}")
+
+
+async def capture(
+    session: AsyncSession, hold_id: str, amount: Any, context: CallContext
+) -> HoldRead:
+    """Pay the merchant out of the hold (all, or a smaller amount: the rest is released)."""
+    owner_id = context.principal.owner_id
+    current = await repository.get_hold(session, owner_id, hold_id)
+    if current is None or not context.principal.sees_agent(current.agent_id):
+        raise HoldNotFound(f"Hold {hold_id} not found")
+    captured = current.amount if amount is None else to_minor(amount, current.currency)
+    if captured > current.amount:
+        raise CaptureExceedsHold(
+            f"amount {format_amount(captured, current.currency)} exceeds the hold of "
+            f"{format_amount(current.amount, current.currency)}",
+            param="amount",
+        )
+    tx_id = new_id("tx")
+    row = await _claim(
+        session, hold_id, "captured", context, captured_amount=captured, capture_tx_id=tx_id
+    )
+    money = Money(captured, row.currency)
+    fee = await fee_service.fee_for(session, money)
+    merchant_wallet = await wallet_repository.get_wallet(
+        session, owner_id=owner_id, merchant_id=row.merchant_id
+    )
+    assert merchant_wallet is not None
+    legs = [Leg(merchant_wallet.available_account_id, money)]
+    if fee.minor:
+        fee_account = await ledger.system_account_id(session, AccountKind.fee_revenue, row.currency)
+        legs.append(Leg(fee_account, fee))
+    ledger_hold = await ledger.capture_hold(session, row.ledger_hold_id, legs=legs)
+    await limits_service.release_spend(
+        session, row.wallet_id, row.amount - captured, spent_at=row.authorized_at, tz=context.tz
+    )
+    await payment_repository.insert_transaction(
+        session,
+        {
+            "id": tx_id,
+            "owner_id": owner_id,
+            "kind": "capture",
+            "agent_id": row.agent_id,
+            "from_wallet_id": row.wallet_id,
+            "to_wallet_id": merchant_wallet.id,
+            "merchant_id": row.merchant_id,
+            "amount": captured,
+            "fee": fee.minor,
+            "currency": row.currency,
+            "purpose": row.purpose,
+            "status": "completed",
+            "entry_id": ledger_hold.resolve_entry_id,
+            "key_id": context.principal.key_id,
+            "request_id": context.request_id,
+            "completed_at": context.now,
+            "hold_id": row.id,
+        },
+    )
+    audit = AuditBatch(owner_id, hold_id, row.agent_id, money, context, subject_type="hold")
+    audit.add("hold_captured", {"tx_id": tx_id, "fee": fee.minor})
+    await audit_service.append(session, audit.records)
+    await event_service.emit(
+        session, [event_service.event(owner_id, "hold.captured", {"hold": _data(row)})]
+    )
+    return read_hold(row)
+
+
+async def void(session: AsyncSession, hold_id: str, context: CallContext) -> HoldRead:
+    """Release the whole hold back to the wallet."""
+    row = await _claim(session, hold_id, "voided", context)
+    await _release(session, row, "voided", context)
+    return read_hold(row)
+
+
+async def _release(
+    session: AsyncSession, row: Row[Any], outcome: str, context: CallContext
+) -> None:
+    await ledger.void_hold(session, row.ledger_hold_id)
+    await limits_service.release_spend(
+        session, row.wallet_id, row.amount, spent_at=row.authorized_at, tz=context.tz
+    )
+    audit = AuditBatch(
+        row.owner_id,
+        row.id,
+        row.agent_id,
+        Money(row.amount, row.currency),
+        context,
+        subject_type="hold",
+    )
+    audit.add(f"hold_{outcome}", {})
+    await audit_service.append(session, audit.records)
+    await event_service.emit(
+        session, [event_service.event(row.owner_id, f"hold.{outcome}", {"hold": _data(row)})]
+    )
+
+
+async def expire_due(session: AsyncSession, context: CallContext, *, batch: int = 100) -> int:
+    """Release holds whose time is up (the periodic job); returns how many."""
+    expired = 0
+    for due in await repository.due_for_expiry(session, context.now, batch):
+        row = await repository.resolve_pending(
+            session, due.id, owner_id=None, status="expired", now=context.now, not_expired=False
+        )
+        if row is not None:
+            await _release(session, row, "expired", context)
+            expired += 1
+    return expired
+
+
+async def get(session: AsyncSession, hold_id: str, context: CallContext) -> HoldRead:
+    row = await repository.get_hold(session, context.principal.owner_id, hold_id)
+    if row is None or not context.principal.sees_agent(row.agent_id):
+        raise HoldNotFound(f"Hold {hold_id} not found")
+    return read_hold(row)
+
+
+async def list_for_agent(
+    session: AsyncSession, owner_id: str, agent_id: str, page: Page
+) -> list[HoldRead]:
+    rows = await repository.list_for_agent(
+        session, owner_id, agent_id, limit=page.limit, offset=page.offset
+    )
+    return [read_hold(row) for row in rows]

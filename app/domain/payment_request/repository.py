@@ -1,0 +1,96 @@
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Row, Table, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.payment_flow import PaymentRequest
+
+_requests = cast(Table, PaymentRequest.__table__)
+
+
+async def insert_request(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
+    statement = insert(_requests).values(**values).returning(_requests)
+    row: Row[Any] = (await session.execute(statement)).one()
+    return row
+
+
+def _visible(owner_id: str) -> ColumnElement[bool]:
+    return or_(_requests.c.requester_owner_id == owner_id, _requests.c.payer_owner_id == owner_id)
+
+
+async def get_request(
+    session: AsyncSession, owner_id: str, request_id: str, *, lock_as_payer: bool = False
+) -> Row[Any] | None:
+    statement = select(_requests).where(_requests.c.id == request_id)
+    if lock_as_payer:
+        # Paying locks the request: concurrent payers queue here and find it paid.
+        statement = statement.where(_requests.c.payer_owner_id == owner_id).with_for_update(
+            key_share=True
+        )
+    else:
+        statement = statement.where(_visible(owner_id))
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+async def list_requests(
+    session: AsyncSession,
+    owner_id: str,
+    *,
+    role: str | None,
+    status: str | None,
+    limit: int,
+    before: Row[Any] | None,
+) -> Sequence[Row[Any]]:
+    if role == "payer":
+        condition = _requests.c.payer_owner_id == owner_id
+    elif role == "requester":
+        condition = _requests.c.requester_owner_id == owner_id
+    else:
+        condition = _visible(owner_id)
+    statement = select(_requests).where(condition)
+    if status is not None:
+        statement = statement.where(_requests.c.status == status)
+    if before is not None:
+        statement = statement.where(
+            tuple_(_requests.c.created_at, _requests.c.id) < tuple_(before.created_at, before.id)
+        )
+    statement = statement.order_by(_requests.c.created_at.desc(), _requests.c.id.desc()).limit(
+        limit
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    return rows
+
+
+async def resolve_pending(
+    session: AsyncSession,
+    request_id: str,
+    *,
+    status: str,
+    now: datetime,
+    requester_owner_id: str | None = None,
+    tx_id: str | None = None,
+) -> Row[Any] | None:
+    conditions = [_requests.c.id == request_id, _requests.c.status == "pending"]
+    if requester_owner_id is not None:
+        conditions.append(_requests.c.requester_owner_id == requester_owner_id)
+    statement = (
+        update(_requests)
+        .where(*conditions)
+        .values(status=status, resolved_at=now, tx_id=tx_id)
+        .returning(_requests)
+    )
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+async def expire_due(session: AsyncSession, now: datetime) -> int:
+    statement = (
+        update(_requests)
+        .where(_requests.c.status == "pending", _requests.c.expires_at <= now)
+        .values(status="expired", resolved_at=now)
+    )
+    result = await session.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]

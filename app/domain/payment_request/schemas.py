@@ -1,0 +1,26 @@
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+
+class PaymentRequestCreate(BaseModel):
+    requester_agent_id: str = Field(description="Your agent, to be paid.")
+    payer_agent_id: str = Field(description="The agent asked to pay (any owner's).")
+    amount: Decimal = Field(examples=["25.00"])
+    currency: str = "USDC"
+    description: str | None = Field(default=None, max_length=1000)
+    expires_in_hours: int = Field(default=24, ge=1, le=168)
+
+
+class PaymentRequestRead(BaseModel):
+    request_id: str
+    requester_agent_id: str
+    payer_agent_id: str
+    amount: str
+    currency: str
+    description: str | None
+    status: str = Field(description="pending, paid, cancelled or expired")
+    created_at: datetime
+    expires_at: datetime
+    tx_id: str | None = None
