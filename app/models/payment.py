@@ -31,10 +31,14 @@ class Transaction(CreatedAt, Base):
 
     __tablename__ = "transactions"
     __table_args__ = (
-        CheckConstraint("status IN ('completed', 'failed')", name="status_known"),
-        CheckConstraint("amount > 0 AND fee >= 0", name="amounts_valid"),
         CheckConstraint(
-            "(status = 'completed') = (entry_id IS NOT NULL)", name="entry_iff_completed"
+            "status IN ('completed', 'failed', 'partially_refunded', 'refunded')",
+            name="status_known",
+        ),
+        CheckConstraint("amount > 0 AND fee >= 0", name="amounts_valid"),
+        CheckConstraint("(status = 'failed') = (entry_id IS NULL)", name="entry_unless_failed"),
+        CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= amount", name="refunds_within_amount"
         ),
         Index("ix_transactions_agent_id_created_at", "agent_id", "created_at", "id"),
         Index("ix_transactions_to_agent_id_created_at", "to_agent_id", "created_at", "id"),
@@ -56,7 +60,7 @@ class Transaction(CreatedAt, Base):
     fee: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(8), nullable=False)
     purpose: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     entry_id: Mapped[str | None] = mapped_column(String(40))

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from migrations.sql import payments_2026_11_23 as payments_sql
-from sqlalchemy.dialects import postgresql
 
 revision: str = "c9e71bdaba69"
 down_revision: str | None = "033fa20460b1"
@@ -244,7 +244,7 @@ def upgrade() -> None:
         sa.Column("fee", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=8), nullable=False),
         sa.Column("purpose", sa.Text(), nullable=True),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("error_code", sa.String(length=64), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("entry_id", sa.String(length=40), nullable=True),
@@ -261,11 +261,16 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint(
-            "(status = 'completed') = (entry_id IS NOT NULL)",
-            name=op.f("ck_transactions_entry_iff_completed"),
+            "(status = 'failed') = (entry_id IS NULL)",
+            name=op.f("ck_transactions_entry_unless_failed"),
         ),
         sa.CheckConstraint(
-            "status IN ('completed', 'failed')", name=op.f("ck_transactions_status_known")
+            "refunded_amount >= 0 AND refunded_amount <= amount",
+            name=op.f("ck_transactions_refunds_within_amount"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('completed', 'failed', 'partially_refunded', 'refunded')",
+            name=op.f("ck_transactions_status_known"),
         ),
         sa.CheckConstraint("amount > 0 AND fee >= 0", name=op.f("ck_transactions_amounts_valid")),
         sa.ForeignKeyConstraint(

@@ -88,12 +88,12 @@ async def estimate_payment(
 )
 async def refund_payment(
     tx_id: str,
-    payload: RefundCreate,
     principal: Payer,
     session: SessionDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
     request: Request,
+    payload: RefundCreate | None = None,
 ) -> Response:
     """Refund a completed payment, in full (no `amount`) or in part. The refunds of a
     payment never add up to more than it; the fee is kept (`PURSER_REFUND_FEE_POLICY`)."""
@@ -103,7 +103,7 @@ async def refund_payment(
     refund = await refund_service.refund(
         session,
         tx_id,
-        payload,
+        payload or RefundCreate(),
         call_context(request, principal),
         return_fee=settings.refund_fee_policy == "return",
     )

@@ -29,7 +29,7 @@ class TransactionRead(BaseModel):
     total_cost: str
     currency: str
     purpose: str | None
-    status: str
+    status: str = Field(description="completed, failed, partially_refunded or refunded")
     error_message: str | None
     created_at: datetime
     completed_at: datetime | None
@@ -37,6 +37,7 @@ class TransactionRead(BaseModel):
     merchant_id: str | None
     recipient_agent_id: str | None
     product_id: str | None
+    refunded_amount: str = "0.00"
 
 
 class PaymentResult(BaseModel):
