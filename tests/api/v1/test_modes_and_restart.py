@@ -76,3 +76,59 @@ async def test_restart_keeps_agents_merchants_and_products(
             f"/api/v1/catalog/products/{product['product_id']}", headers=headers
         )
         assert got_product.json() == product
+
+
+async def test_restart_between_the_steps_of_holds_and_requests(
+    database_url: str, make_key: MakeKey
+) -> None:
+    key = await make_key()
+    headers = bearer(key)
+    first = create_app(database_url=database_url)
+    async with first.router.lifespan_context(first), await _client_for(first) as client:
+        payer = (
+            await client.post(
+                "/api/v1/agents", json={"name": "payer", "initial_balance": "50"}, headers=headers
+            )
+        ).json()["agent"]
+        payee = (
+            await client.post("/api/v1/agents", json={"name": "payee"}, headers=headers)
+        ).json()["agent"]
+        merchant = (
+            await client.post("/api/v1/merchants", json={"name": "Shop"}, headers=headers)
+        ).json()
+        hold = (
+            await client.post(
+                "/api/v1/payments/holds",
+                json={
+                    "agent_id": payer["agent_id"],
+                    "merchant_id": merchant["merchant_id"],
+                    "amount": "10",
+                },
+                headers=headers,
+            )
+        ).json()
+        request = (
+            await client.post(
+                "/api/v1/payments/request",
+                json={
+                    "requester_agent_id": payee["agent_id"],
+                    "payer_agent_id": payer["agent_id"],
+                    "amount": "5",
+                },
+                headers=headers,
+            )
+        ).json()
+    second = create_app(database_url=database_url)
+    async with second.router.lifespan_context(second), await _client_for(second) as client:
+        captured = await client.post(
+            f"/api/v1/payments/holds/{hold['hold_id']}/capture", headers=headers
+        )
+        assert captured.json()["status"] == "captured"
+        paid = await client.post(
+            f"/api/v1/payments/request/{request['request_id']}/pay", headers=headers
+        )
+        assert paid.json()["success"] is True
+        wallet = (
+            await client.get(f"/api/v1/agents/{payer['agent_id']}/wallet", headers=headers)
+        ).json()
+        assert wallet["balance"] == "34.80"  # 50 - (10 + 0.10) - (5 + 0.10)
