@@ -17,10 +17,14 @@ from app.domain.audit import service as audit_service
 from app.domain.event import service as event_service
 from app.domain.fee import service as fee_service
 from app.domain.hold import repository
-from app.domain.hold.errors import CaptureExceedsHold, HoldNotFound, HoldNotPending
 from app.domain.hold.schemas import HoldCreate, HoldRead
 from app.domain.ledger import service as ledger
-from app.domain.ledger.errors import InsufficientFunds
+from app.domain.ledger.errors import (
+    CaptureExceedsHold,
+    HoldNotFound,
+    HoldNotPending,
+    InsufficientFunds,
+)
 from app.domain.ledger.schemas import Leg
 from app.domain.limits import service as limits_service
 from app.domain.merchant.errors import MerchantNotFound
