@@ -75,6 +75,12 @@ async def refund(
     payee = await wallet_repository.get_wallet_any_owner(session, tx.to_wallet_id)
     assert payer is not None
     assert payee is not None
+    if payee.owner_id != owner_id:
+        # The money would come out of another owner's wallet: only that owner may give
+        # it back, and refunds across owners are not offered.
+        raise NotRefundable(
+            f"Transaction {tx_id} paid another owner's agent; it cannot be refunded from here"
+        )
     legs = [
         Leg(payee.available_account_id, Money(-amount, tx.currency)),
         Leg(payer.available_account_id, Money(amount + fee_returned, tx.currency)),

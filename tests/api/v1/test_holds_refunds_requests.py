@@ -357,6 +357,15 @@ class TestPaymentRequests:
             f"/api/v1/payments/request/{request['request_id']}", headers=bearer(provider_key)
         )
         assert cancel.status_code == 409
+        # The payer cannot claw the money back out of the other owner's agent.
+        clawback = await client.post(
+            f"/api/v1/payments/{paid.json()['transaction']['tx_id']}/refund",
+            headers=bearer(client_key),
+        )
+        assert clawback.status_code == 409
+        assert clawback.json()["code"] == "not_refundable"
+        provider_wallet = await wallet_of(client, bearer(provider_key), provider["agent_id"])
+        assert provider_wallet["balance"] == "125.00"
 
     async def test_five_concurrent_pays_charge_once(
         self, client: httpx.AsyncClient, make_key: MakeKey
