@@ -1,6 +1,7 @@
 """The ``purser`` command."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -114,6 +115,34 @@ def serve(
     # (Kludex/uvicorn#3149). Accepted sockets inherit TCP_NODELAY from the listener.
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     Multiprocess(config, sockets=[listener]).run()
+
+
+@cli.command()
+def worker() -> None:
+    """Run background work without the API: webhook delivery and the periodic jobs."""
+    from app.main import secret_box_or_none
+    from app.worker.runner import background_work
+
+    settings = get_settings()
+    url = _database_url()
+    box = secret_box_or_none(settings)
+    if box is None:
+        typer.echo("error: webhook delivery needs PURSER_SECRET_KEY in live mode", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        engine = create_engine(url, pool_size=4, max_overflow=4)
+        try:
+            async with background_work(
+                create_sessionmaker(engine), box, sandbox=settings.mode is Mode.sandbox
+            ):
+                await asyncio.Event().wait()
+        finally:
+            await engine.dispose()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 @keys_cli.command("create")

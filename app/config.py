@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     )
     #: ``off`` disables API rate limiting (for benchmarks).
     rate_limits: Literal["on", "off"] = "on"
+    #: Fernet key encrypting stored webhook secrets (required in live mode; a sandbox
+    #: without one keeps a generated key in ``data_dir/secret.key``).
+    secret_key: str | None = None
+    #: Deliver webhooks in this process (``purser serve``); ``purser worker`` always does.
+    run_webhooks: bool = True
     #: How long idempotency keys are remembered.
     idempotency_retention_days: int = Field(default=7, ge=1, le=90)
     #: Whether a refund returns the payment's fee (``return``, with the refund that

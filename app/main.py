@@ -9,11 +9,23 @@ from app.api.problems import install_problem_handlers
 from app.api.request_context import RequestContextMiddleware
 from app.api.retry import RetryOnConflictMiddleware
 from app.api.router import api_router
-from app.config import Settings, get_settings
+from app.config import Mode, Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.kit.encryption import SecretBox, SecretsUnavailable, load_secret_box
 from app.kit.rate_limit import RateLimiter
 from app.kit.time import utc_now
-from app.worker.runner import periodic_jobs
+from app.worker.runner import background_work
+
+
+def secret_box_or_none(settings: Settings) -> SecretBox | None:
+    """The box for webhook secrets; None (webhook routes answer 503) in live mode without
+    PURSER_SECRET_KEY."""
+    try:
+        return load_secret_box(
+            settings.secret_key, sandbox=settings.mode is Mode.sandbox, data_dir=settings.data_dir
+        )
+    except SecretsUnavailable:
+        return None
 
 
 def create_app(*, database_url: str, settings: Settings | None = None) -> FastAPI:
@@ -30,9 +42,14 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         app.state.rate_limiter = (
             RateLimiter(settings.redis_url) if settings.rate_limits == "on" else None
         )
+        app.state.secret_box = secret_box_or_none(settings)
         try:
             if settings.run_jobs:
-                async with periodic_jobs(app.state.sessionmaker):
+                async with background_work(
+                    app.state.sessionmaker,
+                    app.state.secret_box if settings.run_webhooks else None,
+                    sandbox=settings.mode is Mode.sandbox,
+                ):
                     yield
             else:
                 yield

@@ -10,6 +10,7 @@ from app.api.v1 import (
     merchants,
     payment_requests,
     payments,
+    webhooks,
 )
 
 api_router = APIRouter(prefix="/api/v1")
@@ -23,3 +24,4 @@ api_router.include_router(payment_requests.router)
 api_router.include_router(holds.router)
 api_router.include_router(payments.router)
 api_router.include_router(audit.router)
+api_router.include_router(webhooks.router)

@@ -25,6 +25,7 @@ from app.models.payment import (
 )
 from app.models.payment_flow import Hold, PaymentRequest, Refund
 from app.models.wallet import VirtualCard, Wallet
+from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AccountKind",
@@ -51,4 +52,7 @@ __all__ = [
     "Transaction",
     "VirtualCard",
     "Wallet",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

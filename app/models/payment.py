@@ -128,11 +128,16 @@ class OutboxEvent(CreatedAt, Base):
     worker delivers it."""
 
     __tablename__ = "outbox_events"
+    __table_args__ = (
+        Index("ix_outbox_events_unfanned", "created_at", postgresql_where="fanned_out_at IS NULL"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     type: Mapped[str] = mapped_column(String(64), nullable=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    #: When deliveries were created for it (the fan-out job); NULL until then.
+    fanned_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditRecord(CreatedAt, Base):

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import run_in_transaction
+from app.kit.encryption import SecretBox
 from app.worker.registry import JOBS, PeriodicJob
+from app.worker.webhooks import run_webhook_loop
 
 logger = logging.getLogger("purser.worker")
 
@@ -25,8 +27,20 @@ async def _loop(sessionmaker: async_sessionmaker[AsyncSession], job: PeriodicJob
 
 
 @asynccontextmanager
-async def periodic_jobs(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
+async def background_work(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    webhook_box: SecretBox | None,
+    *,
+    sandbox: bool,
+) -> AsyncIterator[None]:
+    """Run every periodic job, and the webhook loop when given a secret box, until exit."""
     tasks = [asyncio.create_task(_loop(sessionmaker, job), name=job.name) for job in JOBS]
+    if webhook_box is not None:
+        tasks.append(
+            asyncio.create_task(
+                run_webhook_loop(sessionmaker, webhook_box, sandbox=sandbox), name="webhooks"
+            )
+        )
     try:
         yield
     finally:

@@ -1,0 +1,222 @@
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, and_, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.payment import OutboxEvent
+from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+_endpoints = cast(Table, WebhookEndpoint.__table__)
+_deliveries = cast(Table, WebhookDelivery.__table__)
+_attempts = cast(Table, WebhookAttempt.__table__)
+_events = cast(Table, OutboxEvent.__table__)
+
+
+def _with_counts() -> Any:
+    counts = (
+        select(
+            _deliveries.c.endpoint_id,
+            func.count().label("total"),
+            func.count().filter(_deliveries.c.status == "succeeded").label("succeeded"),
+            func.count().filter(_deliveries.c.status == "failed").label("failed"),
+        )
+        .group_by(_deliveries.c.endpoint_id)
+        .subquery()
+    )
+    return select(
+        _endpoints,
+        func.coalesce(counts.c.total, 0).label("total_deliveries"),
+        func.coalesce(counts.c.succeeded, 0).label("successful_deliveries"),
+        func.coalesce(counts.c.failed, 0).label("failed_deliveries"),
+    ).outerjoin(counts, counts.c.endpoint_id == _endpoints.c.id)
+
+
+async def insert_endpoint(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(_endpoints).values(**values))
+
+
+async def get_endpoint(session: AsyncSession, owner_id: str, endpoint_id: str) -> Row[Any] | None:
+    statement = _with_counts().where(
+        _endpoints.c.owner_id == owner_id, _endpoints.c.id == endpoint_id
+    )
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+async def list_endpoints(session: AsyncSession, owner_id: str) -> Sequence[Row[Any]]:
+    statement = (
+        _with_counts().where(_endpoints.c.owner_id == owner_id).order_by(_endpoints.c.created_at)
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    return rows
+
+
+async def update_endpoint(
+    session: AsyncSession, owner_id: str, endpoint_id: str, values: dict[str, Any]
+) -> bool:
+    result = await session.execute(
+        update(_endpoints)
+        .where(_endpoints.c.owner_id == owner_id, _endpoints.c.id == endpoint_id)
+        .values(**values, updated_at=func.now())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_endpoint(session: AsyncSession, owner_id: str, endpoint_id: str) -> bool:
+    result = await session.execute(
+        delete(_endpoints).where(_endpoints.c.owner_id == owner_id, _endpoints.c.id == endpoint_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def claim_unfanned_events(session: AsyncSession, limit: int) -> Sequence[Row[Any]]:
+    statement = (
+        select(_events)
+        .where(_events.c.fanned_out_at.is_(None))
+        .order_by(_events.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    return rows
+
+
+async def subscribed_endpoints(
+    session: AsyncSession, owner_id: str, event_type: str
+) -> Sequence[Row[Any]]:
+    statement = select(_endpoints.c.id).where(
+        _endpoints.c.owner_id == owner_id,
+        _endpoints.c.is_active.is_(True),
+        _endpoints.c.events.contains([event_type]),
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    return rows
+
+
+async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        statement = pg_insert(_deliveries).on_conflict_do_nothing(
+            index_elements=["endpoint_id", "event_id"]
+        )
+        await session.execute(statement, rows)
+
+
+async def mark_fanned_out(session: AsyncSession, event_ids: list[str], now: datetime) -> None:
+    if event_ids:
+        await session.execute(
+            update(_events).where(_events.c.id.in_(event_ids)).values(fanned_out_at=now)
+        )
+
+
+_CLAIM = text(
+    """
+    UPDATE webhook_deliveries d
+       SET next_attempt_at = :lease_until
+      FROM (SELECT d2.id
+              FROM webhook_deliveries d2
+              JOIN webhook_endpoints e ON e.id = d2.endpoint_id AND e.is_active
+             WHERE d2.status = 'pending' AND d2.next_attempt_at <= :now
+             ORDER BY d2.event_created_at, d2.id
+             LIMIT :limit
+               FOR UPDATE OF d2 SKIP LOCKED) AS due
+     WHERE d.id = due.id
+    RETURNING d.*
+    """
+)
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+) -> Sequence[Row[Any]]:
+    """Lease due deliveries to this worker: the lease moves ``next_attempt_at`` ahead, so
+    no other worker takes them until it runs out (a crashed worker's leases do)."""
+    rows: Sequence[Row[Any]] = (
+        await session.execute(_CLAIM, {"now": now, "lease_until": lease_until, "limit": limit})
+    ).all()
+    return sorted(rows, key=lambda row: (row.event_created_at, row.id))
+
+
+async def endpoints_by_id(session: AsyncSession, ids: list[str]) -> dict[str, Row[Any]]:
+    statement = select(_endpoints).where(_endpoints.c.id.in_(ids))
+    return {row.id: row for row in (await session.execute(statement)).all()}
+
+
+async def record_attempt(
+    session: AsyncSession,
+    delivery_id: int,
+    attempt: dict[str, Any],
+    delivery_values: dict[str, Any],
+) -> None:
+    await session.execute(insert(_attempts).values(delivery_id=delivery_id, **attempt))
+    await session.execute(
+        update(_deliveries).where(_deliveries.c.id == delivery_id).values(**delivery_values)
+    )
+
+
+async def mark_endpoint_health(
+    session: AsyncSession, endpoint_id: str, *, ok: bool, now: datetime, disable_after: Any
+) -> None:
+    """Clear ``failing_since`` on success; set it on a first failure; disable the endpoint
+    once it has failed for ``disable_after`` without a success."""
+    if ok:
+        await session.execute(
+            update(_endpoints).where(_endpoints.c.id == endpoint_id).values(failing_since=None)
+        )
+        return
+    await session.execute(
+        update(_endpoints)
+        .where(_endpoints.c.id == endpoint_id, _endpoints.c.failing_since.is_(None))
+        .values(failing_since=now)
+    )
+    await session.execute(
+        update(_endpoints)
+        .where(
+            _endpoints.c.id == endpoint_id,
+            _endpoints.c.is_active.is_(True),
+            _endpoints.c.failing_since <= now - disable_after,
+        )
+        .values(
+            is_active=False,
+            disabled_reason=f"disabled at {now.isoformat()}: every delivery failed for "
+            f"{disable_after.days} days",
+        )
+    )
+
+
+async def list_attempts(
+    session: AsyncSession, owner_id: str, endpoint_id: str, limit: int
+) -> Sequence[Row[Any]]:
+    statement = (
+        select(
+            _attempts,
+            _deliveries.c.event_id,
+            _deliveries.c.event_type,
+            _deliveries.c.status.label("delivery_status"),
+        )
+        .join(_deliveries, _deliveries.c.id == _attempts.c.delivery_id)
+        .where(_deliveries.c.owner_id == owner_id, _deliveries.c.endpoint_id == endpoint_id)
+        .order_by(_attempts.c.id.desc())
+        .limit(limit)
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    return rows
+
+
+async def reschedule(
+    session: AsyncSession, owner_id: str, endpoint_id: str, event_id: str, now: datetime
+) -> bool:
+    result = await session.execute(
+        update(_deliveries)
+        .where(
+            and_(
+                _deliveries.c.owner_id == owner_id,
+                _deliveries.c.endpoint_id == endpoint_id,
+                _deliveries.c.event_id == event_id,
+            )
+        )
+        .values(status="pending", next_attempt_at=now, attempts=0)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
