@@ -10,9 +10,10 @@ from app.domain.agent import repository
 from app.domain.agent.errors import AgentNotFound, OwnerMismatch
 from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, AgentUpdate
 from app.domain.apikey.schemas import Principal
+from app.domain.event import service as event_service
 from app.domain.wallet import service as wallet_service
 from app.kit.ids import new_id
-from app.kit.money import Money, scale_of, to_minor
+from app.kit.money import Money, format_amount, scale_of, to_minor
 from app.kit.pagination import Page
 
 
@@ -63,7 +64,29 @@ async def create(
             reference=f"initial_balance:{wallet.id}",
         )
     agent = await get(session, principal, agent_id)
-    return AgentCreated(agent=agent, wallet=await wallet_service.read_agent_wallet(session, wallet))
+    wallet_read = await wallet_service.read_agent_wallet(session, wallet)
+    events = [
+        event_service.event(owner_id, "agent.created", {"agent": agent.model_dump(mode="json")}),
+        event_service.event(
+            owner_id, "wallet.created", {"wallet": wallet_read.model_dump(mode="json")}
+        ),
+    ]
+    if initial:
+        events.append(
+            event_service.event(
+                owner_id,
+                "wallet.funded",
+                {
+                    "wallet_id": wallet.id,
+                    "agent_id": agent_id,
+                    "amount": format_amount(initial, currency),
+                    "currency": currency,
+                    "source": "sandbox_initial_balance",
+                },
+            )
+        )
+    await event_service.emit(session, events)
+    return AgentCreated(agent=agent, wallet=wallet_read)
 
 
 async def get(session: AsyncSession, principal: Principal, agent_id: str) -> AgentRead:
@@ -91,6 +114,18 @@ async def update(
         if field in changes and changes[field] is None:
             changes.pop(field)  # these cannot be cleared
     await get(session, principal, agent_id)
-    if changes:
-        await repository.update_agent(session, principal.owner_id, agent_id, changes)
-    return await get(session, principal, agent_id)
+    if not changes:
+        return await get(session, principal, agent_id)
+    await repository.update_agent(session, principal.owner_id, agent_id, changes)
+    agent = await get(session, principal, agent_id)
+    await event_service.emit(
+        session,
+        [
+            event_service.event(
+                principal.owner_id,
+                "agent.updated",
+                {"agent": agent.model_dump(mode="json"), "changed": sorted(changes)},
+            )
+        ],
+    )
+    return agent

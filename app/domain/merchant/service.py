@@ -3,6 +3,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.event import service as event_service
 from app.domain.merchant import repository
 from app.domain.merchant.errors import MerchantNotFound
 from app.domain.merchant.schemas import MerchantCreate, MerchantRead
@@ -41,7 +42,16 @@ async def create(session: AsyncSession, owner_id: str, payload: MerchantCreate) 
     await wallet_service.open_merchant_wallet(
         session, owner_id=owner_id, merchant_id=merchant_id, currency=payload.currency
     )
-    return await get(session, owner_id, merchant_id)
+    merchant = await get(session, owner_id, merchant_id)
+    await event_service.emit(
+        session,
+        [
+            event_service.event(
+                owner_id, "merchant.created", {"merchant": merchant.model_dump(mode="json")}
+            )
+        ],
+    )
+    return merchant
 
 
 async def get(session: AsyncSession, owner_id: str, merchant_id: str) -> MerchantRead:

@@ -98,6 +98,13 @@ class _Payee:
     agent_id: str | None
 
 
+def transaction_event_data(transaction: TransactionRead) -> dict[str, Any]:
+    """Event data as the API reference's payload shows it (``id``, ``total``), plus every
+    field of the transaction."""
+    fields = transaction.model_dump(mode="json")
+    return {"transaction": {"id": transaction.tx_id, "total": transaction.total_cost, **fields}}
+
+
 def read_transaction(row: Row[Any]) -> TransactionRead:
     currency = row.currency
     return TransactionRead(
@@ -340,22 +347,21 @@ async def charge(
         },
     )
     transaction = read_transaction(row)
+    initiated = transaction_event_data(transaction)
+    initiated["transaction"]["status"] = "initiated"
+    events.insert(0, event_service.event(owner_id, "payment.initiated", initiated))
     if refusal is None:
         assert decision is not None
         await limits_service.record_spend(session, wallet, amount.minor, decision)
         audit.add("payment_completed", {"fee": fee.minor, "entry_id": entry_id})
         events.append(
-            event_service.event(
-                owner_id, "payment.completed", {"transaction": transaction.model_dump(mode="json")}
-            )
+            event_service.event(owner_id, "payment.completed", transaction_event_data(transaction))
         )
         events.extend(warning_events(owner_id, wallet, decision))
     else:
         audit.add("payment_failed", {"code": refusal.code, "reason": refusal.detail})
         events.append(
-            event_service.event(
-                owner_id, "payment.failed", {"transaction": transaction.model_dump(mode="json")}
-            )
+            event_service.event(owner_id, "payment.failed", transaction_event_data(transaction))
         )
     await audit_service.append(session, audit.records)
     await event_service.emit(session, events)

@@ -2,7 +2,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, delete, func, insert, select, text, update
+from sqlalchemy import Row, Table, and_, any_, delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,7 +90,7 @@ async def subscribed_endpoints(
     statement = select(_endpoints.c.id).where(
         _endpoints.c.owner_id == owner_id,
         _endpoints.c.is_active.is_(True),
-        _endpoints.c.events.contains([event_type]),
+        literal(event_type) == any_(_endpoints.c.events),
     )
     rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
     return rows

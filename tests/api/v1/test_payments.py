@@ -99,12 +99,21 @@ async def test_insufficient_balance_is_refused_and_recorded(
             .scalars()
             .all()
         )
-        outbox = await session.scalar(
-            text("SELECT type FROM outbox_events WHERE data->'transaction'->>'tx_id' = :tx"),
-            {"tx": body["tx_id"]},
+        outbox = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT type FROM outbox_events"
+                        " WHERE data->'transaction'->>'tx_id' = :tx ORDER BY type"
+                    ),
+                    {"tx": body["tx_id"]},
+                )
+            )
+            .scalars()
+            .all()
         )
     assert events == ["payment_requested", "payment_failed"]
-    assert outbox == "payment.failed"
+    assert outbox == ["payment.failed", "payment.initiated"]
 
 
 async def test_limits_refuse_and_warn(
