@@ -20,6 +20,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.main import create_app
 from app.migrations import upgrade_to_head
@@ -101,7 +102,9 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 @pytest.fixture(scope="session")
 async def app(database_url: str) -> AsyncIterator[FastAPI]:
-    app = create_app(database_url=database_url)
+    # Background work off: tests run the jobs and the webhook worker themselves, with
+    # their own clocks.
+    app = create_app(database_url=database_url, settings=Settings(run_jobs=False))
     async with app.router.lifespan_context(app):
         yield app
 

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "cefee88c1c7b"
 down_revision: str | None = "c9e71bdaba69"
 branch_labels: str | Sequence[str] | None = None
