@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test lint fmt typecheck check bench bench-ledger bench-payments clean
+.PHONY: help install run migrate test lint fmt typecheck check bench bench-ledger bench-payments bench-webhooks clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,13 +44,16 @@ typecheck: $(STAMP) ## mypy (strict) over app/
 
 check: lint typecheck test ## Everything CI checks
 
-bench: bench-ledger bench-payments ## All benchmarks (figures, not pass/fail)
+bench: bench-ledger bench-payments bench-webhooks ## All benchmarks (figures, not pass/fail)
 
 bench-ledger: $(STAMP) ## Ledger entries/s vs pgbench tpcb-like, concurrency 1/8/32
 	$(BIN)/python -m bench.ledger
 
 bench-payments: $(STAMP) ## Payments/s through the HTTP API vs pgbench tpcb-like, concurrency 1/8/32
 	$(BIN)/python -m bench.payments
+
+bench-webhooks: $(STAMP) ## Webhook deliveries/s to a local receiver, 1 and 2 workers
+	$(BIN)/python -m bench.webhooks
 
 clean: ## Remove the virtualenv and the embedded database
 	rm -rf $(VENV) .purser

@@ -90,6 +90,17 @@ def test_serve_with_two_worker_processes(database_url: str) -> None:
     assert "Traceback" not in output
 
 
+def test_worker_delivers_and_stops_cleanly(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": to_libpq_url(database_url)}
+    process = subprocess.Popen(
+        [PURSER, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    time.sleep(3)
+    assert process.poll() is None, "the worker exited on its own"
+    output = _stop(process)
+    assert "Traceback" not in output
+
+
 def test_keys_create_list_revoke(database_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": to_libpq_url(database_url)}
 

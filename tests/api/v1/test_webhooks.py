@@ -334,3 +334,47 @@ async def _principal(sessionmaker: async_sessionmaker[AsyncSession], secret: str
 
     async with sessionmaker() as session:
         return await apikey_service.authenticate(session, secret, Mode.sandbox)
+
+
+async def test_endpoint_failing_for_five_days_is_disabled_and_dead_letters_replay(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: MakeKey,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    receiver: Receiver,
+) -> None:
+    headers = bearer(await make_key())
+    hook = await subscribe(client, headers, receiver.url, ["merchant.created"])
+    receiver.script = [500] * 20
+    await create_merchant(client, headers)
+    t0 = utc_now()
+    moment = t0
+    for _ in range(8):  # the first attempt and seven retries, each when due
+        assert await pump(app, sessionmaker, now=moment) == 1
+        moment += timedelta(hours=11)
+    log = (
+        await client.get(f"/api/v1/webhooks/{hook['subscription_id']}/deliveries", headers=headers)
+    ).json()
+    assert log[0]["delivery_status"] == "failed"  # dead-lettered after 8 attempts
+    assert log[0]["next_retry_at"] is None
+    state = (
+        await client.get(f"/api/v1/webhooks/{hook['subscription_id']}", headers=headers)
+    ).json()
+    assert state["is_active"] is True  # failing for ~3 days, not 5
+    event_id = log[0]["event_id"]
+    replayed = await client.post(
+        f"/api/v1/webhooks/{hook['subscription_id']}/deliveries/{event_id}/replay", headers=headers
+    )
+    assert replayed.status_code == 202
+    assert await pump(app, sessionmaker, now=t0 + timedelta(days=5, seconds=1)) == 1
+    state = (
+        await client.get(f"/api/v1/webhooks/{hook['subscription_id']}", headers=headers)
+    ).json()
+    assert state["is_active"] is False
+    assert "5 days" in state["disabled_reason"]
+    # Re-enabling clears the failure record.
+    enabled = await client.patch(
+        f"/api/v1/webhooks/{hook['subscription_id']}", json={"is_active": True}, headers=headers
+    )
+    assert enabled.json()["is_active"] is True
+    assert enabled.json()["disabled_reason"] is None
