@@ -74,14 +74,21 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def scoped(scope: Scope) -> Any:
-    """A dependency: the caller's principal, if its key holds ``scope`` (else 403)."""
+def scoped(scope: Scope, *alternatives: Scope) -> Any:
+    """A dependency: the caller's principal, if its key holds ``scope`` or one of the
+    ``alternatives`` (else 403)."""
 
     async def dependency(principal: PrincipalDep) -> Principal:
-        apikey_service.require_scope(principal, scope)
+        if not principal.scopes & {*alternatives}:
+            apikey_service.require_scope(principal, scope)
         return principal
 
     return Depends(dependency)
+
+
+#: Reads of payments, holds and refunds: owner keys (payments:read), and agent keys for
+#: their own agent (wallet:read; the services check which agent).
+PaymentReaderDep = Annotated[Principal, scoped(Scope.payments_read, Scope.wallet_read)]
 
 
 def get_page(

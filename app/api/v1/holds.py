@@ -3,11 +3,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 
-from app.api.deps import PrincipalDep, SessionDep, scoped
+from app.api.deps import PaymentReaderDep, SessionDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context, respond
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
-from app.domain.apikey.errors import InsufficientScope
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.hold import service as hold_service
 from app.domain.hold.schemas import HoldCapture, HoldCreate, HoldRead
@@ -53,10 +52,8 @@ async def create_hold(
 
 @router.get("/{hold_id}", response_model=HoldRead, responses=NOT_FOUND)
 async def get_hold(
-    hold_id: str, principal: PrincipalDep, session: SessionDep, request: Request
+    hold_id: str, principal: PaymentReaderDep, session: SessionDep, request: Request
 ) -> HoldRead:
-    if not {Scope.payments_read, Scope.wallet_read} & principal.scopes:
-        raise InsufficientScope("this API key lacks the payments:read scope")
     return await hold_service.get(session, hold_id, call_context(request, principal))
 
 

@@ -4,11 +4,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
-from app.api.deps import PrincipalDep, SessionDep, SettingsDep, scoped
+from app.api.deps import PaymentReaderDep, PrincipalDep, SessionDep, SettingsDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context, respond
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
-from app.domain.apikey.errors import InsufficientScope
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.payment import service as payment_service
 from app.domain.payment.schemas import (
@@ -112,10 +111,8 @@ async def refund_payment(
 
 @router.get("/{tx_id}/refunds", response_model=list[RefundRead], responses=NOT_FOUND)
 async def list_refunds(
-    tx_id: str, principal: PrincipalDep, session: SessionDep, request: Request
+    tx_id: str, principal: PaymentReaderDep, session: SessionDep, request: Request
 ) -> list[RefundRead]:
-    if not {Scope.payments_read, Scope.wallet_read} & principal.scopes:
-        raise InsufficientScope("this API key lacks the payments:read scope")
     return await refund_service.list_for_transaction(
         session, tx_id, call_context(request, principal)
     )
@@ -123,8 +120,6 @@ async def list_refunds(
 
 @router.get("/{tx_id}", response_model=TransactionRead, responses=NOT_FOUND)
 async def get_transaction(
-    tx_id: str, principal: PrincipalDep, session: SessionDep
+    tx_id: str, principal: PaymentReaderDep, session: SessionDep
 ) -> TransactionRead:
-    if not {Scope.payments_read, Scope.wallet_read} & principal.scopes:
-        raise InsufficientScope("this API key lacks the payments:read scope")
     return await payment_service.get(session, principal, tx_id)

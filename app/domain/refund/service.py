@@ -18,6 +18,7 @@ from app.domain.ledger import service as ledger
 from app.domain.ledger.errors import InsufficientFunds
 from app.domain.ledger.schemas import Leg
 from app.domain.limits import service as limits_service
+from app.domain.payment import repository as payment_repository
 from app.domain.payment.errors import TransactionNotFound
 from app.domain.payment.service import AuditBatch, CallContext
 from app.domain.refund import repository
@@ -140,7 +141,7 @@ async def refund(
 async def list_for_transaction(
     session: AsyncSession, tx_id: str, context: CallContext
 ) -> list[RefundRead]:
-    tx = await repository.lock_transaction(session, context.principal.owner_id, tx_id)
+    tx = await payment_repository.get_transaction(session, context.principal.owner_id, tx_id)
     if tx is None or not context.principal.sees_agent(tx.agent_id):
         raise TransactionNotFound(f"Transaction {tx_id} not found")
     rows = await repository.list_for_transaction(session, context.principal.owner_id, tx_id)
