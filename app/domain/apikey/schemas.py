@@ -45,6 +45,8 @@ class Principal:
     scopes: frozenset[str]
     agent_id: str | None
     tier: Tier
+    #: When the key stops working; ``None`` never. Keys it creates expire no later.
+    expires_at: datetime | None = None
 
     def sees_agent(self, agent_id: str) -> bool:
         return self.agent_id is None or self.agent_id == agent_id

@@ -128,6 +128,7 @@ async def authenticate(session: AsyncSession, presented: str | None, mode: Mode)
         scopes=frozenset(row.scopes),
         agent_id=row.agent_id,
         tier=Tier(row.tier),
+        expires_at=row.expires_at,
     )
 
 
