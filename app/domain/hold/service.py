@@ -70,6 +70,12 @@ def read_hold(row: Row[Any]) -> HoldRead:
 async def authorize(
     session: AsyncSession, payload: HoldCreate, context: CallContext
 ) -> HoldOutcome:
+    """Reserve ``payload.amount`` + fee of the agent's wallet for a merchant.
+
+    Raises, recording nothing, for a malformed amount (422) or an unknown merchant or agent
+    (404). Once the payer's wallet is locked, a refusal (``currency_mismatch`` 400, state
+    403, limits or balance 400) is returned in ``HoldOutcome.refusal`` and recorded as
+    audit ``hold_requested`` + ``hold_failed`` (and ``limit.exceeded`` for limits)."""
     owner_id = context.principal.owner_id
     amount = Money(to_minor(payload.amount, payload.currency, param="amount"), payload.currency)
     merchant_wallet = await wallet_repository.get_wallet(
@@ -78,15 +84,18 @@ async def authorize(
     if merchant_wallet is None:
         raise MerchantNotFound(f"Merchant {payload.merchant_id} not found", param="merchant_id")
     wallet = await payment_service.lock_payer(session, context.principal, payload.agent_id)
-    payment_service.check_currencies(wallet, merchant_wallet, amount)
     fee = await fee_service.fee_for(session, amount)
     hold_id = new_id("hold")
     audit = AuditBatch(owner_id, hold_id, wallet.agent_id, amount, context, subject_type="hold")
     audit.add("hold_requested", {"merchant_id": payload.merchant_id, "fee": fee.minor})
     events: list[dict[str, Any]] = []
-    refusal, decision = await payment_service.check_policy(
-        session, wallet, amount, context, subject_id=hold_id, events=events
-    )
+    # Payer and payee are known from here on: a refusal is recorded, as a payment's is.
+    refusal = payment_service.payee_refusal(wallet, merchant_wallet, amount)
+    decision = None
+    if refusal is None:
+        refusal, decision = await payment_service.check_policy(
+            session, wallet, amount, context, subject_id=hold_id, events=events
+        )
     row = None
     if refusal is None:
         assert decision is not None

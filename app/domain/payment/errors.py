@@ -2,12 +2,9 @@ from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 
 
 class InvalidPayment(ValidationFailed):
+    """A malformed payment request (raised: nothing is recorded)."""
+
     code = "invalid_payment"
-
-
-class CurrencyMismatch(AppError):
-    status_code = 400
-    code = "currency_mismatch"
 
 
 class RecipientNotFound(NotFound):
@@ -18,12 +15,10 @@ class TransactionNotFound(NotFound):
     code = "transaction_not_found"
 
 
-class ProductOutOfStock(Conflict):
-    code = "product_out_of_stock"
-
-
 class PaymentRefused(AppError):
-    """Not raised: describes a refusal that is recorded and returned (see service)."""
+    """Not raised: a refusal of an attempt whose payer and payee are known. It is recorded
+    (a failed transaction, audit ``payment_failed``, event ``payment.failed``; for a hold,
+    audit ``hold_failed``) and returned (see service)."""
 
     status_code = 400
     code = "payment_refused"
@@ -35,6 +30,34 @@ class InsufficientBalance(PaymentRefused):
 
 class LimitExceeded(PaymentRefused):
     code = "limit_exceeded"
+
+
+class CurrencyMismatch(PaymentRefused):
+    """The amount's currency is not that of the payer's wallet, of the payee's, or of the
+    product paid for."""
+
+    status_code = 400
+    code = "currency_mismatch"
+
+
+class ProductOutOfStock(PaymentRefused, Conflict):
+    status_code = 409
+    code = "product_out_of_stock"
+
+
+class ProductMerchantMismatch(PaymentRefused, ValidationFailed):
+    """A product is paid only to its own merchant: the ``merchant_id`` or
+    ``recipient_wallet_id`` named (``param``) is another payee."""
+
+    status_code = 422
+    code = "product_merchant_mismatch"
+
+
+class OwnWalletPayment(PaymentRefused, InvalidPayment):
+    """An agent paying its own wallet (same code as other invalid payments)."""
+
+    status_code = 422
+    code = "invalid_payment"
 
 
 class AgentInactive(PaymentRefused, Forbidden):

@@ -1,11 +1,15 @@
 """Payments: the one policy pipeline every outflow passes.
 
-In order, inside one database transaction: resolve the payer (the caller's own agent) and
-the payee; price (amount, or the catalog price of an in-stock product) and fee; lock the
-payer's wallet row; state checks (agent active, wallet not frozen); limits against locked
-counters; the ledger entry (payer -> payee + fee revenue). Completed or refused, the
-attempt leaves a transaction row, audit records and outbox events in the same
-transaction: a refusal is recorded and returned, never rolled away.
+In order, inside one database transaction: resolve the price (amount, or the catalog price
+of a product) and the payee (named, or the product's merchant); lock the payer's wallet
+row (the caller's own agent); payee checks (a product is paid only to its merchant, in
+stock, in its currency; wallet currencies; not the payer's own wallet); fee; state checks
+(agent active, wallet not frozen); limits against locked counters; the ledger entry
+(payer -> payee + fee revenue). Once payer and payee are known, every attempt, completed
+or refused, leaves a transaction row, audit records and outbox events in the same
+transaction: a refusal is recorded and returned, never rolled away. Before that, a request
+that is malformed (422) or names an unknown agent, merchant, wallet or product (404)
+raises and records nothing.
 """
 
 from dataclasses import dataclass
@@ -35,7 +39,9 @@ from app.domain.payment.errors import (
     InsufficientBalance,
     InvalidPayment,
     LimitExceeded,
+    OwnWalletPayment,
     PaymentRefused,
+    ProductMerchantMismatch,
     ProductOutOfStock,
     RecipientNotFound,
     TransactionNotFound,
@@ -128,50 +134,105 @@ def read_transaction(row: Row[Any]) -> TransactionRead:
     )
 
 
-async def _payee(session: AsyncSession, owner_id: str, payload: PaymentCreate) -> _Payee:
-    if (payload.merchant_id is None) == (payload.recipient_wallet_id is None):
-        raise InvalidPayment(
-            "give exactly one of merchant_id and recipient_wallet_id", param="merchant_id"
-        )
-    if payload.merchant_id is not None:
+@dataclass(frozen=True, slots=True)
+class _Order:
+    """A payment request resolved before the payer is locked: what is paid to whom, and a
+    refusal already found (recorded once the payer is locked)."""
+
+    payee: _Payee
+    amount: Money
+    product_id: str | None
+    refusal: PaymentRefused | None
+
+
+async def _payee(
+    session: AsyncSession, owner_id: str, merchant_id: str | None, wallet_id: str | None
+) -> _Payee:
+    """The wallet of merchant ``merchant_id``, or wallet ``wallet_id`` (exactly one is
+    given). Raises ``MerchantNotFound`` / ``RecipientNotFound`` (404)."""
+    if merchant_id is not None:
         # Every merchant has exactly one wallet, opened with it.
         wallet = await wallet_repository.get_wallet(
-            session, owner_id=owner_id, merchant_id=payload.merchant_id
+            session, owner_id=owner_id, merchant_id=merchant_id
         )
         if wallet is None:
-            raise MerchantNotFound(f"Merchant {payload.merchant_id} not found", param="merchant_id")
-        return _Payee(wallet, payload.merchant_id, None)
+            raise MerchantNotFound(f"Merchant {merchant_id} not found", param="merchant_id")
+        return _Payee(wallet, merchant_id, None)
     wallet = await wallet_repository.get_wallet_by_id(
-        session, owner_id=owner_id, wallet_id=payload.recipient_wallet_id or ""
+        session, owner_id=owner_id, wallet_id=wallet_id or ""
     )
     if wallet is None:
-        raise RecipientNotFound(
-            f"Wallet {payload.recipient_wallet_id} not found", param="recipient_wallet_id"
-        )
+        raise RecipientNotFound(f"Wallet {wallet_id} not found", param="recipient_wallet_id")
     return _Payee(wallet, wallet.merchant_id, wallet.agent_id)
 
 
-async def _price(
-    session: AsyncSession, owner_id: str, payload: PaymentCreate
-) -> tuple[Money, str | None]:
+async def _resolve(session: AsyncSession, owner_id: str, payload: PaymentCreate) -> _Order:
+    """Price and payee of ``payload``, with one lookup each (the product, then the payee's
+    wallet). Without a product: ``amount`` (+ ``currency``, default USDC) to exactly one of
+    ``merchant_id`` / ``recipient_wallet_id``. With ``product_id``: its catalog price to its
+    merchant, or to the one payee named; a named payee that is not the product's merchant,
+    an out-of-stock product or a ``currency`` other than the product's is returned as the
+    order's refusal. Raises ``InvalidPayment`` (422, also from ``to_minor``) for malformed
+    requests, ``ProductNotFound``, ``MerchantNotFound``, ``RecipientNotFound`` (404)."""
+    if payload.merchant_id is not None and payload.recipient_wallet_id is not None:
+        raise InvalidPayment(
+            "give one of merchant_id and recipient_wallet_id, not both", param="merchant_id"
+        )
     if payload.product_id is None:
+        if payload.merchant_id is None and payload.recipient_wallet_id is None:
+            raise InvalidPayment(
+                "give merchant_id or recipient_wallet_id (or a product_id: its merchant is paid)",
+                param="merchant_id",
+            )
         if payload.amount is None:
             raise InvalidPayment("amount is required (or a product_id)", param="amount")
         currency = payload.currency or DEFAULT_CURRENCY
-        return Money(to_minor(payload.amount, currency, param="amount"), currency), None
+        amount = Money(to_minor(payload.amount, currency, param="amount"), currency)
+        payee = await _payee(session, owner_id, payload.merchant_id, payload.recipient_wallet_id)
+        return _Order(payee, amount, None, None)
     if payload.amount is not None:
         raise InvalidPayment(
             "give either amount or product_id: a product is paid at its catalog price",
             param="amount",
         )
     product = await catalog_service.get_row(session, owner_id, payload.product_id)
+    merchant_id = payload.merchant_id
+    if merchant_id is None and payload.recipient_wallet_id is None:
+        merchant_id = product.merchant_id
+    # A named payee is looked up as named (404 if unknown), then compared with the
+    # product's merchant: the same single lookup as when it matches.
+    payee = await _payee(session, owner_id, merchant_id, payload.recipient_wallet_id)
+    return _Order(
+        payee,
+        Money(product.price, product.currency),
+        product.id,
+        _product_refusal(product, payee, payload),
+    )
+
+
+def _product_refusal(
+    product: Row[Any], payee: _Payee, payload: PaymentCreate
+) -> PaymentRefused | None:
+    """Why ``product`` cannot be paid to ``payee`` as ``payload`` asks, or None."""
+    if payee.wallet.merchant_id != product.merchant_id:
+        if payload.merchant_id is not None:
+            return ProductMerchantMismatch(
+                f"product {product.id} is sold by merchant {product.merchant_id}, "
+                f"not {payload.merchant_id}",
+                param="merchant_id",
+            )
+        return ProductMerchantMismatch(
+            f"product {product.id} is sold by merchant {product.merchant_id}; wallet "
+            f"{payee.wallet.id} is not that merchant's",
+            param="recipient_wallet_id",
+        )
     if not product.in_stock:
-        raise ProductOutOfStock(f"Product {product.id} is out of stock", param="product_id")
+        return ProductOutOfStock(f"Product {product.id} is out of stock", param="product_id")
     if payload.currency is not None and payload.currency != product.currency:
-        raise CurrencyMismatch(
+        return CurrencyMismatch(
             f"product {product.id} is priced in {product.currency}", param="currency"
         )
-    return Money(product.price, product.currency), product.id
+    return None
 
 
 async def lock_payer(session: AsyncSession, principal: Principal, agent_id: str) -> Row[Any]:
@@ -188,14 +249,18 @@ async def lock_payer(session: AsyncSession, principal: Principal, agent_id: str)
     return wallet
 
 
-def check_currencies(wallet: Row[Any], payee_wallet: Row[Any], amount: Money) -> None:
+def payee_refusal(wallet: Row[Any], payee_wallet: Row[Any], amount: Money) -> PaymentRefused | None:
+    """Why the payer's ``wallet`` cannot pay ``amount`` to ``payee_wallet``, or None:
+    ``OwnWalletPayment`` (422) or ``CurrencyMismatch`` (400). Returned, not raised: the
+    caller records it."""
     if payee_wallet.id == wallet.id:
-        raise InvalidPayment("an agent cannot pay its own wallet", param="recipient_wallet_id")
+        return OwnWalletPayment("an agent cannot pay its own wallet", param="recipient_wallet_id")
     for side, currency in (("agent's wallet", wallet.currency), ("payee", payee_wallet.currency)):
         if currency != amount.currency:
-            raise CurrencyMismatch(
+            return CurrencyMismatch(
                 f"the {side} holds {currency}, not {amount.currency}", param="currency"
             )
+    return None
 
 
 async def check_policy(
@@ -251,25 +316,31 @@ def warning_events(
 async def create(
     session: AsyncSession, payload: PaymentCreate, context: CallContext
 ) -> PaymentOutcome:
-    """Run a payment through the pipeline. Raises for requests that name nothing payable
-    (404, 422, 400 on currency); returns a refusal, recorded as a failed transaction, for
-    payments the policy or the balance refuses."""
+    """Run a payment through the pipeline.
+
+    Raises, recording nothing, for requests that are malformed (422: ``InvalidPayment``,
+    unknown currency, bad amount) or name an unknown agent, product, merchant or wallet
+    (404). Once the payer's wallet is locked, returns a refusal recorded as a failed
+    transaction (``PaymentOutcome.refusal``): ``product_merchant_mismatch`` (422),
+    ``product_out_of_stock`` (409), ``currency_mismatch`` (400), own wallet
+    (422 ``invalid_payment``), then state, limits and balance."""
     owner_id = context.principal.owner_id
     if payload.currency is not None:
         scale_of(payload.currency)
-    amount, product_id = await _price(session, owner_id, payload)
-    payee = await _payee(session, owner_id, payload)
+    # Lookups before the lock: the payer's wallet row stays locked for as short as it can.
+    order = await _resolve(session, owner_id, payload)
     wallet = await lock_payer(session, context.principal, payload.agent_id)
     return await charge(
         session,
         wallet,
-        payee.wallet,
-        amount,
+        order.payee.wallet,
+        order.amount,
         context,
         purpose=payload.purpose,
-        merchant_id=payee.merchant_id,
-        to_agent_id=payee.agent_id,
-        product_id=product_id,
+        merchant_id=order.payee.merchant_id,
+        to_agent_id=order.payee.agent_id,
+        product_id=order.product_id,
+        refusal=order.refusal,
     )
 
 
@@ -285,9 +356,18 @@ async def charge(
     to_agent_id: str | None = None,
     product_id: str | None = None,
     request_id_paid: str | None = None,
+    refusal: PaymentRefused | None = None,
 ) -> PaymentOutcome:
-    """Policy, ledger entry and records for a payment from a locked payer ``wallet``."""
-    check_currencies(wallet, payee_wallet, amount)
+    """Checks, policy, ledger entry and records for a payment of ``amount`` from a locked
+    payer ``wallet`` to ``payee_wallet``.
+
+    ``refusal`` is one the caller found before locking the payer; it, or a
+    ``payee_refusal``, skips policy and ledger. Every refusal is recorded (failed
+    transaction row with the fee it would have cost, audit ``payment_requested`` +
+    ``payment_failed``, events ``payment.initiated`` + ``payment.failed``) and returned in
+    the outcome, never raised, so that the caller's commit keeps the record."""
+    if refusal is None:
+        refusal = payee_refusal(wallet, payee_wallet, amount)
     principal = context.principal
     owner_id = principal.owner_id
     agent_id = wallet.agent_id
@@ -296,9 +376,11 @@ async def charge(
     audit = AuditBatch(owner_id, tx_id, agent_id, amount, context)
     audit.add("payment_requested", {"fee": fee.minor, "to_wallet": payee_wallet.id})
     events: list[dict[str, Any]] = []
-    refusal, decision = await check_policy(
-        session, wallet, amount, context, subject_id=tx_id, events=events
-    )
+    decision = None
+    if refusal is None:
+        refusal, decision = await check_policy(
+            session, wallet, amount, context, subject_id=tx_id, events=events
+        )
     entry_id = None
     if refusal is None:
         legs = [

@@ -122,7 +122,14 @@ async def list_requests(
 
 
 async def pay(session: AsyncSession, request_id: str, context: CallContext) -> PaymentOutcome:
-    """Charge the payer for the request, exactly once."""
+    """Charge the payer for the request, exactly once.
+
+    Raises, recording nothing, ``PaymentRequestNotFound`` (404: unknown, or not the
+    caller's to pay), ``RequestNotPayable`` (409: no longer pending, or expired) and
+    ``AgentNotFound`` (404). Once the payer's wallet is locked, the payment pipeline's
+    refusals (``currency_mismatch``, state, limits, balance) are recorded as a failed
+    transaction naming the request (``request_id_paid``) and returned in the outcome; the
+    request stays pending."""
     principal = context.principal
     row = await repository.get_request(session, principal.owner_id, request_id, lock_as_payer=True)
     if row is None or not principal.sees_agent(row.payer_agent_id):
