@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from app.errors import Forbidden, Unauthorized
 
@@ -15,3 +15,19 @@ class InvalidApiKey(Unauthorized):
 
 class InsufficientScope(Forbidden):
     code = "insufficient_scope"
+
+
+class KeyCeilingExceeded(Forbidden):
+    """Not raised: a key asked for a key beyond its own powers. The refusal is recorded in
+    the audit trail and returned (raising would roll the record back with the request).
+
+    ``beyond`` maps each request field that went past the ceiling to what was asked:
+    ``scopes`` (the scopes the calling key lacks), ``agent_id``, ``tier``, ``expires_at``
+    (ISO 8601).
+    """
+
+    code = "key_ceiling_exceeded"
+
+    def __init__(self, detail: str, *, beyond: dict[str, Any]) -> None:
+        super().__init__(detail, param=next(iter(beyond), None))
+        self.beyond = beyond

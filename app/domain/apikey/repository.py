@@ -27,11 +27,18 @@ async def list_keys(session: AsyncSession, owner_id: str) -> Sequence[Row[Any]]:
 
 
 async def revoke_key(session: AsyncSession, key_id: str, owner_id: str | None) -> Row[Any] | None:
+    """The key's row after revocation, plus ``revoked_now``: whether this call revoked it
+    (``False`` when it already was)."""
     statement = update(_keys).where(_keys.c.id == key_id)
     if owner_id is not None:
         statement = statement.where(_keys.c.owner_id == owner_id)
     statement = statement.values(revoked_at=func.coalesce(_keys.c.revoked_at, func.now()))
-    row: Row[Any] | None = (await session.execute(statement.returning(_keys))).one_or_none()
+    # RETURNING sees the new value; now() is the transaction's start, so the two are equal
+    # only when this transaction set it.
+    revoked_now = (_keys.c.revoked_at == func.now()).label("revoked_now")
+    row: Row[Any] | None = (
+        await session.execute(statement.returning(_keys, revoked_now))
+    ).one_or_none()
     return row
 
 
