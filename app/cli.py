@@ -24,7 +24,7 @@ from app.domain.apikey.schemas import OWNER_DEFAULT_SCOPES, ApiKeyCreated, Princ
 from app.domain.audit import service as audit_service
 from app.domain.sandbox import service as sandbox_service
 from app.errors import AppError
-from app.migrations import upgrade_to_head
+from app.migrations import DatabaseUnreachable, SchemaState, schema_status, upgrade_to_head
 from app.postgres import prepare_database
 
 T = TypeVar("T")
@@ -43,6 +43,50 @@ def _database_url() -> str:
     return asyncio.run(prepare_database(settings.database_url, settings.data_dir))
 
 
+def _fail(message: str) -> typer.Exit:
+    """Print ``message`` as the one line on stderr and return the exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _schema_state(url: str) -> SchemaState:
+    """Where the database at ``url`` stands against this version's migrations; an
+    unreachable database ends the command with one line saying why."""
+    try:
+        return asyncio.run(schema_status(url)).state
+    except DatabaseUnreachable as error:
+        raise _fail(f"cannot connect to the database: {error}") from None
+
+
+def _ready_database_url() -> str:
+    """The URL of a database at the newest schema, for commands that use Purser's tables.
+
+    The embedded server is Purser's own, so it is brought up to date here. A database
+    named by ``DATABASE_URL`` belongs to whoever runs it, who decides when its schema
+    changes: if it is not up to date the command stops with one line asking for
+    ``purser migrate``, rather than failing later on a missing table.
+    """
+    external = bool(get_settings().database_url)
+    url = _database_url()
+    state = _schema_state(url)
+    if state is SchemaState.current:
+        return url
+    if state is SchemaState.unknown:
+        raise _fail(
+            "the database was migrated by a newer version of Purser; run that version "
+            "(or upgrade this one)"
+        )
+    if external:
+        if state is SchemaState.empty:
+            raise _fail("the database at DATABASE_URL has no Purser tables; run `purser migrate`")
+        raise _fail(
+            "the database at DATABASE_URL is behind this version of Purser; run `purser migrate`"
+        )
+    upgrade_to_head(url)
+    typer.echo("Migrated the embedded database to the newest schema.", err=True)
+    return url
+
+
 def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
         engine = create_engine(url, pool_size=1, max_overflow=0)
@@ -54,14 +98,18 @@ def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T
     try:
         return asyncio.run(run())
     except AppError as error:
-        typer.echo(f"error: {error.detail}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(error.detail) from None
 
 
 @cli.command()
 def migrate() -> None:
     """Apply database migrations up to the newest."""
-    upgrade_to_head(_database_url())
+    url = _database_url()
+    state = _schema_state(url)
+    if state is SchemaState.unknown:
+        raise _fail("the database was migrated by a newer version of Purser")
+    if state is not SchemaState.current:
+        upgrade_to_head(url)
     typer.echo("Database is up to date.")
 
 
@@ -77,7 +125,7 @@ def serve(
     from app.main import create_app
 
     settings = get_settings()
-    url = _database_url()
+    url = _ready_database_url()
     key = _in_transaction(url, lambda session: sandbox_service.bootstrap(session, settings.mode))
     if key is not None:
         typer.echo(
@@ -124,7 +172,7 @@ def worker() -> None:
     from app.worker.runner import background_work
 
     settings = get_settings()
-    url = _database_url()
+    url = _ready_database_url()
     box = secret_box_or_none(settings)
     if box is None:
         typer.echo("error: webhook delivery needs PURSER_SECRET_KEY in live mode", err=True)
@@ -179,7 +227,7 @@ def keys_create(
             expires_at=expires_at,
         )
 
-    created = _in_transaction(_database_url(), work)
+    created = _in_transaction(_ready_database_url(), work)
     if as_json:
         typer.echo(created.model_dump_json())
     else:
@@ -193,7 +241,7 @@ def keys_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List an owner's keys (never their secrets)."""
-    keys = _in_transaction(_database_url(), lambda s: apikey_service.list_keys(s, owner))
+    keys = _in_transaction(_ready_database_url(), lambda s: apikey_service.list_keys(s, owner))
     if as_json:
         typer.echo(json.dumps([json.loads(key.model_dump_json()) for key in keys]))
         return
@@ -207,14 +255,16 @@ def keys_list(
 @keys_cli.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key at once."""
-    _in_transaction(_database_url(), lambda s: apikey_service.revoke_key(s, key_id, owner_id=None))
+    _in_transaction(
+        _ready_database_url(), lambda s: apikey_service.revoke_key(s, key_id, owner_id=None)
+    )
     typer.echo(f"{key_id} revoked")
 
 
 @audit_cli.command("seal")
 def audit_seal() -> None:
     """Give every committed, unsealed audit record its place in the hash chain."""
-    url = _database_url()
+    url = _ready_database_url()
     total = 0
     while sealed := _in_transaction(url, audit_service.seal):
         total += sealed
@@ -224,7 +274,7 @@ def audit_seal() -> None:
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Recompute the audit hash chain; exit 1 at the first record that does not match."""
-    result = _in_transaction(_database_url(), audit_service.verify)
+    result = _in_transaction(_ready_database_url(), audit_service.verify)
     if result.bad_seq is not None:
         typer.echo(
             f"audit chain broken at record seq={result.bad_seq}: {result.reason} "
