@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     #: Deliver webhooks in this process (``purser serve``); ``purser worker`` always does.
     run_webhooks: bool = True
+    #: Largest request body accepted, in bytes; a larger one is a 413 before it is read.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     #: How long idempotency keys are remembered.
     idempotency_retention_days: int = Field(default=7, ge=1, le=90)
     #: Whether a refund returns the payment's fee (``return``, with the refund that

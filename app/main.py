@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.api.edge import BodyLimitMiddleware, UnexpectedErrorMiddleware
 from app.api.problems import install_problem_handlers
 from app.api.request_context import RequestContextMiddleware
 from app.api.retry import RetryOnConflictMiddleware
@@ -64,8 +65,12 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     )
     app.state.settings = settings
     app.state.clock = utc_now
-    # Order: the last added runs first. A rerun keeps the request id of the request.
+    # Order: the last added runs first. A rerun keeps the request id of the request; the
+    # body cap runs before the rerun middleware buffers the body; an unexpected error is
+    # answered inside the request context, so its 500 carries the request id.
     app.add_middleware(RetryOnConflictMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(api_router)

@@ -12,7 +12,7 @@ from app.config import Settings
 from app.domain.apikey import service as apikey_service
 from app.domain.apikey.schemas import Principal, Scope
 from app.errors import AppError
-from app.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from app.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, Page
 from app.kit.rate_limit import RateLimiter
 
 
@@ -95,7 +95,7 @@ def get_page(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Max items to return")] = (
         DEFAULT_LIMIT
     ),
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
 ) -> Page:
     return Page(limit=limit, offset=offset)
 

@@ -12,6 +12,7 @@ from app.api.deps import PrincipalDep, SessionDep
 from app.config import Settings
 from app.domain.apikey.schemas import Principal
 from app.domain.idempotency import service as idempotency_service
+from app.domain.idempotency.errors import ConflictingIdempotencyKeys
 from app.domain.idempotency.service import StoredResponse
 from app.kit.time import utc_now
 
@@ -90,6 +91,16 @@ async def get_idempotency(
         str | None, Header(alias="X-Idempotency-Key", description="Same as Idempotency-Key.")
     ] = None,
 ) -> Idempotency:
+    if (
+        idempotency_key is not None
+        and x_idempotency_key is not None
+        and idempotency_key != x_idempotency_key
+    ):
+        # Which one protects the request? Guessing could charge twice: refuse.
+        raise ConflictingIdempotencyKeys(
+            "Idempotency-Key and X-Idempotency-Key differ; send one of them",
+            param="Idempotency-Key",
+        )
     return Idempotency(request, session, principal, idempotency_key or x_idempotency_key)
 
 

@@ -100,14 +100,33 @@ async def _app_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def _field_of(error: Any) -> str | None:
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    return ".".join(location) or None
+
+
+def _message_of(error: Any) -> str:
+    message = str(error.get("msg", "Invalid request"))
+    # A validator's ValueError reads "Value error, <reason>": the reason is the message.
+    return message.removeprefix("Value error, ")
+
+
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    errors = error.errors()
-    first = errors[0] if errors else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    param = ".".join(location) or None
-    message = first.get("msg", "Invalid request")
-    detail = f"{param}: {message}" if param else message
+    errors = list(error.errors())
+    unknown = [_field_of(e) for e in errors if e.get("type") == "extra_forbidden"]
+    if unknown:
+        # Named together, as Stripe does: a misspelt field must never be silently ignored.
+        param = unknown[0]
+        detail = f"unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(map(str, unknown))}"
+    elif errors and errors[0].get("type") == "json_invalid":
+        param = "body"
+        detail = "body: invalid JSON"
+    else:
+        first = errors[0] if errors else {}
+        param = _field_of(first)
+        message = _message_of(first)
+        detail = f"{param}: {message}" if param else message
     return problem(
         422,
         "validation_error",
@@ -115,23 +134,19 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         title="Invalid request",
         param=param,
         request=request,
-        errors=[{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors],
+        errors=[{"loc": list(e.get("loc", ())), "msg": _message_of(e)} for e in errors],
     )
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
-    return problem(error.status_code, code, str(error.detail), request=request)
-
-
-async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
-    # The trace goes to the log, never to the client.
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Keeps the headers the error carries (``Allow`` on a 405, RFC 9110 §15.5.6).
     return problem(
-        500,
-        "internal_error",
-        "An internal error occurred; nothing was committed.",
+        error.status_code,
+        code,
+        str(error.detail),
+        headers=dict(error.headers or {}),
         request=request,
     )
 
@@ -140,4 +155,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # Anything else is answered by ``app.api.edge.UnexpectedErrorMiddleware``.

@@ -1,13 +1,22 @@
-"""Currencies, their scales, and the only conversions between decimal text and minor units.
+"""Currencies, their scales, the one grammar of money text, and the only conversions
+between decimal text and minor units.
 
-Inside Purser every amount is an ``int`` of minor units; at the edge it is a ``Decimal``
-or a decimal string. Nothing is ever rounded: input with more decimals than the currency
-allows is rejected, and so are zero or negative amounts where a positive one is required.
+Inside Purser every amount is an ``int`` of minor units; at the edge it is a decimal
+string. **Money text** has one grammar, checked on the text before any conversion:
+ASCII digits, optionally one ``.`` followed by more ASCII digits (``AMOUNT_PATTERN``),
+at most ``MAX_AMOUNT_TEXT`` characters. No sign, exponent, whitespace, ``_``, separators
+or non-ASCII digits; a JSON number is refused (``15.99`` has already been rounded to a
+binary float by the JSON parser), so is anything but a string. Nothing is ever rounded:
+input with more decimals than the currency allows is rejected, and so are zero or
+negative amounts where a positive one is required.
 """
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Final
+from decimal import Decimal
+from typing import Annotated, Any, Final
+
+from pydantic import BeforeValidator, WithJsonSchema
 
 from app.errors import ValidationFailed
 
@@ -23,6 +32,15 @@ CURRENCY_SCALES: Final[dict[str, int]] = {
 #: Largest amount accepted in one movement, in major units. It keeps every balance far
 #: from the BIGINT limit (9.2e18 minor units, i.e. 9.2e12 units at scale 6).
 MAX_AMOUNT_UNITS: Final[int] = 100_000_000_000
+
+
+#: Longest money text accepted: bounds the work any input can cost (the largest amount,
+#: 100 billion at scale 6 with trailing zeros, fits many times over).
+MAX_AMOUNT_TEXT: Final[int] = 40
+#: The grammar of money text, as OpenAPI documents it.
+AMOUNT_PATTERN: Final[str] = r"^[0-9]+(\.[0-9]+)?$"
+# ``re.ASCII`` keeps ``[0-9]`` to ASCII (it already is, but the flag states the intent).
+_AMOUNT_TEXT: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 
 
 class UnknownCurrency(ValidationFailed):
@@ -79,6 +97,65 @@ class Money:
         return format_amount(self.minor, self.currency)
 
 
+def amount_text_error(value: object) -> str | None:
+    """Why ``value`` is not money text, or ``None`` when it is (the module's grammar).
+
+    Constant work per call: the length is checked before the pattern runs.
+    """
+    if isinstance(value, bool) or not isinstance(value, str):
+        if isinstance(value, int | float):
+            return 'must be a decimal string such as "15.99", not a JSON number'
+        return 'must be a decimal string such as "15.99"'
+    if len(value) > MAX_AMOUNT_TEXT:
+        return f"must be at most {MAX_AMOUNT_TEXT} characters"
+    if _AMOUNT_TEXT.fullmatch(value) is None:
+        return (
+            "must be ASCII digits with an optional '.' and more digits "
+            '(no sign, exponent, spaces or separators), such as "15.99"'
+        )
+    return None
+
+
+def parse_amount_text(value: object, *, param: str = "amount") -> Decimal:
+    """Money text (``"15.99"``, major units) as an exact ``Decimal``; raises
+    ``InvalidAmount`` naming ``param`` for anything outside the grammar."""
+    reason = amount_text_error(value)
+    if reason is not None:
+        raise InvalidAmount(f"{param} {reason}", param=param)
+    assert isinstance(value, str)
+    return Decimal(value)
+
+
+def _amount_field(value: Any) -> Decimal:
+    # Runs before pydantic's own parsing, so no non-grammar text ever reaches Decimal().
+    # A Decimal can only come from Python code (JSON bodies are parsed without one);
+    # ``to_minor`` still checks its value.
+    if isinstance(value, Decimal):
+        return value
+    reason = amount_text_error(value)
+    if reason is not None:
+        raise ValueError(reason)
+    return Decimal(value)
+
+
+#: A request field or query parameter carrying money text; validates to an exact ``Decimal``
+#: in major units (its currency's scale is checked later, by ``to_minor``).
+AmountText = Annotated[
+    Decimal,
+    BeforeValidator(_amount_field),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": AMOUNT_PATTERN,
+            "maxLength": MAX_AMOUNT_TEXT,
+            "description": "Decimal string in major units: ASCII digits, optionally '.' "
+            "and more digits.",
+            "examples": ["15.99"],
+        }
+    ),
+]
+
+
 def to_minor(
     value: Decimal | str | int,
     currency: str,
@@ -86,17 +163,31 @@ def to_minor(
     param: str = "amount",
     allow_zero: bool = False,
 ) -> int:
-    """Convert a major-unit amount to minor units without rounding."""
+    """Convert a major-unit amount to minor units without rounding.
+
+    ``value`` is money text (checked against the grammar), a ``Decimal`` already parsed
+    from it, or an ``int`` of major units. Raises ``InvalidAmount`` (422, naming ``param``)
+    for more decimals than ``currency`` has, zero (unless ``allow_zero``), a negative or
+    non-finite value, or more than ``MAX_AMOUNT_UNITS``; ``UnknownCurrency`` for a currency
+    outside ``CURRENCY_SCALES``.
+    """
     scale = scale_of(currency)
     if isinstance(value, float | bool):
         # Floats cannot carry money exactly; refuse them rather than guess.
         raise InvalidAmount(f"{param} must be a decimal string, not a float", param=param)
-    try:
-        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InvalidAmount(f"{param} is not a decimal number: {value!r}", param=param) from None
+    if isinstance(value, str):
+        amount = parse_amount_text(value, param=param)
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    else:
+        amount = value
     if not amount.is_finite():
         raise InvalidAmount(f"{param} must be a finite number", param=param)
+    if amount > MAX_AMOUNT_UNITS:
+        # Before scaling: keeps a huge exponent from costing time or an overflow.
+        raise InvalidAmount(
+            f"{param} exceeds the maximum of {MAX_AMOUNT_UNITS} {currency}", param=param
+        )
     minor = amount.scaleb(scale)
     if minor != minor.to_integral_value():
         raise InvalidAmount(
@@ -105,7 +196,7 @@ def to_minor(
     result = int(minor)
     if result < 0 or (result == 0 and not allow_zero):
         raise InvalidAmount(f"{param} must be greater than zero", param=param)
-    if result > max_minor(currency):
+    if minor > max_minor(currency):
         raise InvalidAmount(
             f"{param} exceeds the maximum of {MAX_AMOUNT_UNITS} {currency}", param=param
         )

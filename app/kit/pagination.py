@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+#: Deepest offset accepted; beyond it, page with the list's cursor (and no int64 overflow).
+MAX_OFFSET = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

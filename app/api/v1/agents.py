@@ -6,6 +6,7 @@ from fastapi.responses import Response
 from app.api.deps import PageDep, SessionDep, SettingsDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
+from app.api.routing import EdgeRoute
 from app.domain.agent import service as agent_service
 from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, AgentUpdate
 from app.domain.apikey.schemas import Principal, Scope
@@ -15,8 +16,9 @@ from app.domain.payment import service as payment_service
 from app.domain.payment.schemas import TransactionRead
 from app.domain.wallet import service as wallet_service
 from app.domain.wallet.schemas import WalletLimitsUpdate, WalletRead
+from app.kit.schemas import MAX_ID_LENGTH
 
-router = APIRouter(prefix="/agents", tags=["agents"], responses=AUTH_ERRORS)
+router = APIRouter(prefix="/agents", tags=["agents"], responses=AUTH_ERRORS, route_class=EdgeRoute)
 Reader = Annotated[Principal, scoped(Scope.agents_read)]
 Writer = Annotated[Principal, scoped(Scope.agents_write)]
 WalletReader = Annotated[Principal, scoped(Scope.wallet_read)]
@@ -82,7 +84,10 @@ async def list_agent_transactions(
     page: PageDep,
     starting_after: Annotated[
         str | None,
-        Query(description="Cursor: a tx_id; returns the transactions after it (older)."),
+        Query(
+            max_length=MAX_ID_LENGTH,
+            description="Cursor: a tx_id; returns the transactions after it (older).",
+        ),
     ] = None,
 ) -> list[TransactionRead]:
     """Payments the agent made or received (completed and failed), newest first."""

@@ -4,11 +4,12 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import SessionDep, scoped
 from app.api.problems import AUTH_ERRORS
+from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.audit import service as audit_service
 from app.domain.audit.schemas import AuditPage
 
-router = APIRouter(prefix="/audit", tags=["audit"], responses=AUTH_ERRORS)
+router = APIRouter(prefix="/audit", tags=["audit"], responses=AUTH_ERRORS, route_class=EdgeRoute)
 
 
 @router.get("", response_model=AuditPage)
@@ -16,7 +17,9 @@ async def list_audit_records(
     principal: Annotated[Principal, scoped(Scope.audit_read)],
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=40, description="`next_cursor` of the previous page")
+    ] = None,
 ) -> AuditPage:
     """The owner's audit records, newest first. `sealed` tells whether a record has its
     place in the hash chain yet (within about a second)."""

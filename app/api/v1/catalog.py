@@ -1,4 +1,3 @@
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -7,11 +6,15 @@ from fastapi.responses import Response
 from app.api.deps import PageDep, SessionDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import AUTH_ERRORS, NOT_FOUND
+from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.catalog import service as catalog_service
 from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
+from app.kit.money import AmountText
 
-router = APIRouter(prefix="/catalog", tags=["catalog"], responses=AUTH_ERRORS)
+router = APIRouter(
+    prefix="/catalog", tags=["catalog"], responses=AUTH_ERRORS, route_class=EdgeRoute
+)
 Reader = Annotated[Principal, scoped(Scope.catalog_read)]
 Writer = Annotated[Principal, scoped(Scope.catalog_write)]
 
@@ -21,8 +24,8 @@ async def list_products(
     principal: Reader,
     session: SessionDep,
     page: PageDep,
-    category: Annotated[str | None, Query(description="Filter by category")] = None,
-    max_price: Annotated[Decimal | None, Query(description="Maximum price")] = None,
+    category: Annotated[str | None, Query(max_length=50, description="Filter by category")] = None,
+    max_price: Annotated[AmountText | None, Query(description="Maximum price")] = None,
     in_stock_only: Annotated[bool, Query(description="Only in-stock items")] = True,
 ) -> list[ProductRead]:
     """Browse the products of the owner's merchants."""

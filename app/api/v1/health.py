@@ -5,9 +5,10 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.api.deps import SessionDep
+from app.api.routing import EdgeRoute
 from app.errors import ServiceUnavailable
 
-router = APIRouter(prefix="/health", tags=["health"])
+router = APIRouter(prefix="/health", tags=["health"], route_class=EdgeRoute)
 
 
 class Health(BaseModel):

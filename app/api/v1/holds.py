@@ -7,11 +7,14 @@ from app.api.deps import PaymentReaderDep, SessionDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context, respond
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
+from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.hold import service as hold_service
 from app.domain.hold.schemas import HoldCapture, HoldCreate, HoldRead
 
-router = APIRouter(prefix="/payments/holds", tags=["holds"], responses=AUTH_ERRORS)
+router = APIRouter(
+    prefix="/payments/holds", tags=["holds"], responses=AUTH_ERRORS, route_class=EdgeRoute
+)
 Payer = Annotated[Principal, scoped(Scope.payments_write)]
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "The hold is no longer pending"}

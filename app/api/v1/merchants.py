@@ -6,13 +6,16 @@ from fastapi.responses import Response
 from app.api.deps import PageDep, SessionDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import AUTH_ERRORS, NOT_FOUND
+from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.merchant import service as merchant_service
 from app.domain.merchant.schemas import MerchantCreate, MerchantRead
 from app.domain.wallet import service as wallet_service
 from app.domain.wallet.schemas import MerchantWalletRead
 
-router = APIRouter(prefix="/merchants", tags=["merchants"], responses=AUTH_ERRORS)
+router = APIRouter(
+    prefix="/merchants", tags=["merchants"], responses=AUTH_ERRORS, route_class=EdgeRoute
+)
 Reader = Annotated[Principal, scoped(Scope.merchants_read)]
 Writer = Annotated[Principal, scoped(Scope.merchants_write)]
 

@@ -7,13 +7,20 @@ from app.api.deps import PrincipalDep, SessionDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
+from app.api.routing import EdgeRoute
 from app.api.v1.payments import respond_payment
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.payment.schemas import PaymentResult
 from app.domain.payment_request import service as request_service
 from app.domain.payment_request.schemas import PaymentRequestCreate, PaymentRequestRead
+from app.kit.schemas import MAX_ID_LENGTH
 
-router = APIRouter(prefix="/payments/request", tags=["payment requests"], responses=AUTH_ERRORS)
+router = APIRouter(
+    prefix="/payments/request",
+    tags=["payment requests"],
+    responses=AUTH_ERRORS,
+    route_class=EdgeRoute,
+)
 Payer = Annotated[Principal, scoped(Scope.payments_write)]
 NOT_PAYABLE: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "`request_not_payable`: not pending"}
@@ -48,7 +55,10 @@ async def list_payment_requests(
     ] = None,
     role: Annotated[Literal["payer", "requester"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(description="A request_id: continue after it")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_ID_LENGTH, description="A request_id: continue after it"),
+    ] = None,
 ) -> list[PaymentRequestRead]:
     """Requests you sent or must pay, newest first."""
     return await request_service.list_requests(

@@ -1,4 +1,3 @@
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -8,6 +7,7 @@ from app.api.deps import PaymentReaderDep, PrincipalDep, SessionDep, SettingsDep
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context, respond
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
+from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.payment import service as payment_service
 from app.domain.payment.schemas import (
@@ -19,8 +19,11 @@ from app.domain.payment.schemas import (
 from app.domain.payment.service import PaymentOutcome
 from app.domain.refund import service as refund_service
 from app.domain.refund.schemas import RefundCreate, RefundRead
+from app.kit.money import AmountText
 
-router = APIRouter(prefix="/payments", tags=["payments"], responses=AUTH_ERRORS)
+router = APIRouter(
+    prefix="/payments", tags=["payments"], responses=AUTH_ERRORS, route_class=EdgeRoute
+)
 Payer = Annotated[Principal, scoped(Scope.payments_write)]
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -69,8 +72,8 @@ async def respond_payment(idempotency: IdempotencyDep, outcome: PaymentOutcome) 
 async def estimate_payment(
     principal: PrincipalDep,
     session: SessionDep,
-    amount: Annotated[Decimal, Query(description="Amount to pay", examples=["15.99"])],
-    currency: Annotated[str, Query(description="Currency")] = "USDC",
+    amount: Annotated[AmountText, Query(description="Amount to pay")],
+    currency: Annotated[str, Query(max_length=10, description="Currency")] = "USDC",
 ) -> PaymentEstimate:
     """Total cost of a payment, fee included: the same fee code a payment runs."""
     return await payment_service.estimate(session, amount, currency)

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.deps import SessionDep, SettingsDep, scoped
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
+from app.api.routing import EdgeRoute
 from app.config import Mode
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.webhook import service as webhook_service
@@ -19,7 +20,9 @@ from app.domain.webhook.schemas import (
 )
 from app.kit.encryption import SecretBox, SecretsUnavailable
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=AUTH_ERRORS)
+router = APIRouter(
+    prefix="/webhooks", tags=["webhooks"], responses=AUTH_ERRORS, route_class=EdgeRoute
+)
 Owner = Annotated[Principal, scoped(Scope.webhooks)]
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "PURSER_SECRET_KEY is not configured"}

@@ -1,26 +1,28 @@
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from app.domain.wallet.schemas import WalletRead
+from app.kit.money import AmountText
+from app.kit.schemas import CurrencyText, IdText, RequestSchema
 
 
-class AgentCreate(BaseModel):
+class AgentCreate(RequestSchema):
     name: str = Field(min_length=3, max_length=50, examples=["shopping_agent_1"])
-    owner_id: str | None = Field(
+    owner_id: IdText | None = Field(
         default=None, description="Optional; must equal the API key's owner when given."
     )
     description: str | None = Field(default=None, max_length=1000)
-    initial_balance: Decimal = Field(
+    initial_balance: AmountText = Field(
         default=Decimal(0), description="Sandbox only: funded from the owner's deposit account."
     )
-    limit_per_tx: Decimal | None = None
-    limit_total: Decimal | None = None
-    limit_daily: Decimal | None = None
-    limit_weekly: Decimal | None = None
-    limit_monthly: Decimal | None = None
-    currency: str = Field(default="USDC", description="The wallet's currency.")
+    limit_per_tx: AmountText | None = None
+    limit_total: AmountText | None = None
+    limit_daily: AmountText | None = None
+    limit_weekly: AmountText | None = None
+    limit_monthly: AmountText | None = None
+    currency: CurrencyText = Field(default="USDC", description="The wallet's currency.")
 
     @field_validator("name")
     @classmethod
@@ -30,10 +32,10 @@ class AgentCreate(BaseModel):
         return value.strip()
 
 
-class AgentUpdate(BaseModel):
+class AgentUpdate(RequestSchema):
     name: str | None = Field(default=None, min_length=3, max_length=50)
     description: str | None = Field(default=None, max_length=1000)
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
 
 class AgentRead(BaseModel):

@@ -5,6 +5,8 @@ from typing import Final
 
 from pydantic import BaseModel, Field
 
+from app.kit.schemas import IdText, RequestSchema
+
 
 class Scope(StrEnum):
     agents_read = "agents:read"
@@ -52,11 +54,13 @@ class Principal:
         return self.agent_id is None or self.agent_id == agent_id
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestSchema):
     name: str = Field(default="api key", min_length=1, max_length=100)
-    agent_id: str | None = Field(default=None, description="Restrict the key to this agent.")
+    agent_id: IdText | None = Field(default=None, description="Restrict the key to this agent.")
     scopes: list[Scope] | None = Field(
-        default=None, description="Defaults: every owner scope except `sequence`."
+        default=None,
+        max_length=len(Scope),
+        description="Defaults: every owner scope except `sequence`.",
     )
     tier: Tier = Tier.standard
     expires_at: datetime | None = None

@@ -8,6 +8,7 @@ recomputes the chain from the start and reports the first row that does not matc
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from app.errors import ValidationFailed
 from app.kit.money import format_amount
 
 GENESIS = "0" * 64
+#: ``next_cursor`` as this API writes it: ``aud_`` and a sequence number within BIGINT.
+_CURSOR = re.compile(r"aud_[0-9]{1,18}", re.ASCII)
 _HASHED_FIELDS = (
     "seq",
     "owner_id",
@@ -150,7 +153,7 @@ async def list_for_owner(
     """The owner's records, newest first; ``cursor`` continues where the last page ended."""
     before: int | None = None
     if cursor is not None:
-        if not cursor.startswith("aud_") or not cursor[4:].isdigit():
+        if _CURSOR.fullmatch(cursor) is None:
             raise ValidationFailed("cursor is not one this API returned", param="cursor")
         before = int(cursor[4:])
     rows = await repository.list_for_owner(session, owner_id, limit=limit, before_seq=before)

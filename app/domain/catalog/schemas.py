@@ -1,24 +1,25 @@
-from decimal import Decimal
+from pydantic import BaseModel, Field, StrictBool
 
-from pydantic import BaseModel, Field
+from app.kit.money import AmountText
+from app.kit.schemas import CurrencyText, IdText, RequestSchema
 
 
-class ProductCreate(BaseModel):
-    merchant_id: str
+class ProductCreate(RequestSchema):
+    merchant_id: IdText
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
-    price: Decimal = Field(examples=["49.99"])
-    currency: str = "USDC"
+    price: AmountText
+    currency: CurrencyText = "USDC"
     category: str | None = Field(default=None, max_length=50)
-    in_stock: bool = True
+    in_stock: StrictBool = True
 
 
-class ProductUpdate(BaseModel):
+class ProductUpdate(RequestSchema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
-    price: Decimal | None = None
+    price: AmountText | None = None
     category: str | None = Field(default=None, max_length=50)
-    in_stock: bool | None = None
+    in_stock: StrictBool | None = None
 
 
 class ProductRead(BaseModel):

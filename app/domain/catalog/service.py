@@ -12,7 +12,7 @@ from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
 from app.domain.merchant import service as merchant_service
 from app.errors import ValidationFailed
 from app.kit.ids import new_id
-from app.kit.money import CURRENCY_SCALES, format_amount, to_minor
+from app.kit.money import CURRENCY_SCALES, MAX_AMOUNT_UNITS, format_amount, to_minor
 from app.kit.pagination import Page
 
 
@@ -34,6 +34,9 @@ def _ceilings(max_price: Decimal) -> dict[str, int]:
     currency's scale; it is floored, which keeps the comparison exact)."""
     if not max_price.is_finite() or max_price < 0:
         raise ValidationFailed("max_price must be a non-negative number", param="max_price")
+    # No price exceeds the maximum amount: a higher ceiling is that maximum (and stays
+    # within BIGINT).
+    max_price = min(max_price, Decimal(MAX_AMOUNT_UNITS))
     return {
         currency: int(max_price.scaleb(scale).to_integral_value(ROUND_FLOOR))
         for currency, scale in CURRENCY_SCALES.items()

@@ -1,20 +1,22 @@
 from datetime import datetime
-from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
+
+from app.kit.money import AmountText
+from app.kit.schemas import CurrencyText, IdText, RequestSchema
 
 
-class HoldCreate(BaseModel):
-    agent_id: str
-    merchant_id: str
-    amount: Decimal = Field(examples=["25.00"])
-    currency: str = "USDC"
-    expires_in_minutes: int = Field(default=30, ge=5, le=1440)
+class HoldCreate(RequestSchema):
+    agent_id: IdText
+    merchant_id: IdText
+    amount: AmountText
+    currency: CurrencyText = "USDC"
+    expires_in_minutes: StrictInt = Field(default=30, ge=5, le=1440)
     purpose: str | None = Field(default=None, max_length=500)
 
 
-class HoldCapture(BaseModel):
-    amount: Decimal | None = Field(
+class HoldCapture(RequestSchema):
+    amount: AmountText | None = Field(
         default=None, description="At most the held amount; the rest is released. Default: all."
     )
 

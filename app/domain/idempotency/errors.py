@@ -6,6 +6,10 @@ class InvalidIdempotencyKey(AppError):
     code = "invalid_idempotency_key"
 
 
+class ConflictingIdempotencyKeys(InvalidIdempotencyKey):
+    code = "conflicting_idempotency_keys"
+
+
 class IdempotencyKeyInUse(Conflict):
     code = "idempotency_key_in_use"
 

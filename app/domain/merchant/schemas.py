@@ -2,12 +2,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.kit.schemas import CurrencyText, RequestSchema
 
-class MerchantCreate(BaseModel):
+
+class MerchantCreate(RequestSchema):
     name: str = Field(min_length=2, max_length=100, examples=["TechStore Electronics"])
     description: str | None = Field(default=None, max_length=1000)
     category: str | None = Field(default=None, max_length=50, examples=["electronics"])
-    currency: str = Field(default="USDC", description="Currency of the merchant's wallet.")
+    currency: CurrencyText = Field(default="USDC", description="Currency of the merchant's wallet.")
 
 
 class MerchantRead(BaseModel):

@@ -1,21 +1,23 @@
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from app.kit.money import AmountText
+from app.kit.schemas import CurrencyText, IdText, RequestSchema
 
-class PaymentCreate(BaseModel):
-    agent_id: str = Field(examples=["agent_a1b2c3d4e5f6g7h8"])
-    merchant_id: str | None = Field(default=None, description="Pay a merchant …")
-    recipient_wallet_id: str | None = Field(default=None, description="… or another wallet.")
-    amount: Decimal | None = Field(
-        default=None,
-        description="Decimal string; omit when paying a product_id.",
-        examples=["15.99"],
+
+class PaymentCreate(RequestSchema):
+    agent_id: IdText = Field(examples=["agent_a1b2c3d4e5f6g7h8"])
+    merchant_id: IdText | None = Field(default=None, description="Pay a merchant …")
+    recipient_wallet_id: IdText | None = Field(default=None, description="… or another wallet.")
+    amount: AmountText | None = Field(
+        default=None, description="Decimal string; omit when paying a product_id."
     )
-    currency: str | None = Field(default=None, description="Default USDC (or the product's).")
+    currency: CurrencyText | None = Field(
+        default=None, description="Default USDC (or the product's)."
+    )
     purpose: str | None = Field(default=None, max_length=500)
-    product_id: str | None = Field(
+    product_id: IdText | None = Field(
         default=None, description="Pay the catalog price of this in-stock product."
     )
 

@@ -1,16 +1,18 @@
 from datetime import datetime
-from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
+
+from app.kit.money import AmountText
+from app.kit.schemas import CurrencyText, IdText, RequestSchema
 
 
-class PaymentRequestCreate(BaseModel):
-    requester_agent_id: str = Field(description="Your agent, to be paid.")
-    payer_agent_id: str = Field(description="The agent asked to pay (any owner's).")
-    amount: Decimal = Field(examples=["25.00"])
-    currency: str = "USDC"
+class PaymentRequestCreate(RequestSchema):
+    requester_agent_id: IdText = Field(description="Your agent, to be paid.")
+    payer_agent_id: IdText = Field(description="The agent asked to pay (any owner's).")
+    amount: AmountText
+    currency: CurrencyText = "USDC"
     description: str | None = Field(default=None, max_length=1000)
-    expires_in_hours: int = Field(default=24, ge=1, le=168)
+    expires_in_hours: StrictInt = Field(default=24, ge=1, le=168)
 
 
 class PaymentRequestRead(BaseModel):

@@ -1,11 +1,13 @@
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from app.kit.money import AmountText
+from app.kit.schemas import RequestSchema
 
-class RefundCreate(BaseModel):
-    amount: Decimal | None = Field(
+
+class RefundCreate(RequestSchema):
+    amount: AmountText | None = Field(
         default=None, description="Part of the payment to refund; default: all that is left."
     )
     reason: str | None = Field(default=None, max_length=500)

@@ -1,7 +1,9 @@
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, Field
+
+from app.kit.money import AmountText
+from app.kit.schemas import RequestSchema
 
 
 class VirtualCardRead(BaseModel):
@@ -41,11 +43,11 @@ class MerchantWalletRead(BaseModel):
     created_at: datetime
 
 
-class WalletLimitsUpdate(BaseModel):
+class WalletLimitsUpdate(RequestSchema):
     """Fields left out are unchanged; ``null`` removes a limit."""
 
-    limit_per_tx: Decimal | None = None
-    limit_total: Decimal | None = None
-    limit_daily: Decimal | None = None
-    limit_weekly: Decimal | None = None
-    limit_monthly: Decimal | None = None
+    limit_per_tx: AmountText | None = None
+    limit_total: AmountText | None = None
+    limit_daily: AmountText | None = None
+    limit_weekly: AmountText | None = None
+    limit_monthly: AmountText | None = None

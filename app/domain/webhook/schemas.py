@@ -1,7 +1,9 @@
 from datetime import datetime
-from typing import Final
+from typing import Annotated, Final
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
+
+from app.kit.schemas import RequestSchema
 
 #: Every event type Purser emits (``webhook.test`` only through ``/test``).
 EVENT_TYPES: Final[dict[str, str]] = {
@@ -26,17 +28,28 @@ EVENT_TYPES: Final[dict[str, str]] = {
 }
 
 
-class WebhookCreate(BaseModel):
+#: Longest event type name accepted in a subscription (the longest known is far shorter).
+MAX_EVENT_TYPE_LENGTH: Final = 64
+EventTypeText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH)]
+
+
+class WebhookCreate(RequestSchema):
     url: str = Field(max_length=2000, examples=["https://your-app.com/webhooks/sardis"])
-    events: list[str] = Field(min_length=1, examples=[["payment.completed", "payment.failed"]])
+    events: list[EventTypeText] = Field(
+        min_length=1,
+        max_length=len(EVENT_TYPES),
+        examples=[["payment.completed", "payment.failed"]],
+    )
     description: str | None = Field(default=None, max_length=500)
 
 
-class WebhookUpdate(BaseModel):
+class WebhookUpdate(RequestSchema):
     url: str | None = Field(default=None, max_length=2000)
-    events: list[str] | None = Field(default=None, min_length=1)
+    events: list[EventTypeText] | None = Field(
+        default=None, min_length=1, max_length=len(EVENT_TYPES)
+    )
     description: str | None = Field(default=None, max_length=500)
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
 
 class WebhookRead(BaseModel):

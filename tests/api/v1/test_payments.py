@@ -188,12 +188,13 @@ async def test_amount_precision_is_exact(client: httpx.AsyncClient, make_key: Ma
         content=float_body,
         headers={**headers, "content-type": "application/json"},
     )
-    # A JSON number is read exactly as the decimal it spells, never through a float.
-    assert as_number.status_code == 200
-    assert as_number.json()["transaction"]["amount"] == "0.10"
+    # A JSON number has been through a binary float before anything sees it: refused.
+    assert as_number.status_code == 422
+    assert as_number.json()["param"] == "amount"
+    assert "decimal string" in as_number.json()["detail"]
     exact = await client.post("/api/v1/payments", json={**base, "amount": "15.99"}, headers=headers)
     assert exact.json()["transaction"]["amount"] == "15.99"
-    assert (await wallet_of(client, headers, agent["agent_id"]))["balance"] == "83.71"
+    assert (await wallet_of(client, headers, agent["agent_id"]))["balance"] == "83.91"
 
 
 async def test_pay_by_product_takes_the_catalog_price(

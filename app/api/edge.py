@@ -1,0 +1,115 @@
+"""Outermost ASGI layers: the body size cap and the answer to an unexpected exception.
+
+``BodyLimitMiddleware`` answers 413 for a body over ``PURSER_MAX_BODY_BYTES``: at once
+when ``Content-Length`` says so, else as soon as the streamed (chunked) body passes the
+cap, so no oversized body is ever buffered.
+
+``UnexpectedErrorMiddleware`` turns an exception no handler took into one problem+json
+500 carrying the request id, and returns normally: the server then keeps the keep-alive
+connection open (an exception escaping the app makes it drop the connection, and a client
+that loses the line after a payment cannot tell whether it happened). The log gets one
+record with the request id, the route and the traceback — never bytes of the request.
+"""
+
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.problems import problem
+from app.api.request_context import request_id_var
+
+logger = logging.getLogger("purser.api")
+
+
+class BodyTooLarge(Exception):
+    """Raised from ``receive`` when a streamed body passes the cap."""
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0  # the server itself refuses a malformed length
+                if declared > self.max_bytes:
+                    await self._too_large(scope, receive, send)
+                    return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            413,
+            "body_too_large",
+            f"The request body is larger than {self.max_bytes} bytes",
+            title="Request body too large",
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+class UnexpectedErrorMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            route = scope.get("route")
+            where = getattr(route, "path", None) or "(no route)"
+            logger.exception(
+                "unhandled error request_id=%s %s %s", request_id_var.get(), scope["method"], where
+            )
+            if started:
+                # Part of a response is out: only dropping the connection tells the client.
+                raise
+            response = problem(
+                500,
+                "internal_error",
+                "An internal error occurred. Quote the request_id when reporting it.",
+                title="Internal server error",
+            )
+            await response(scope, receive, send)

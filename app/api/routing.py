@@ -1,0 +1,127 @@
+"""The route class of every API route: what reaches a handler is text Purser can store
+and JSON it can read one way only.
+
+Before FastAPI parses anything, ``EdgeRoute`` refuses with a 422 naming the parameter:
+
+- a NUL character (U+0000) in a path or query parameter (PostgreSQL text cannot hold it);
+- a JSON body that is not strict JSON (RFC 8259): a syntax error names its line and
+  column; an object with a repeated member (``"amount"`` twice: which one would be
+  money?), ``NaN``/``Infinity``, integers beyond 4,300 digits and nesting deeper than
+  Python's parser allows are refused too.
+
+The strictly parsed body is left on the request, so FastAPI validates it without parsing
+again. Bodies are already bounded in size by ``app.api.body_limit``.
+"""
+
+import json
+from collections.abc import Callable, Coroutine
+from email.message import Message
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from app.errors import ValidationFailed
+from app.kit.schemas import storable_text_error
+
+
+class InvalidJson(ValidationFailed):
+    code = "invalid_json"
+
+
+class RepeatedMember(ValidationFailed):
+    code = "repeated_member"
+
+
+class UnstorableText(ValidationFailed):
+    code = "invalid_text"
+
+
+class _Repeated(ValueError):
+    def __init__(self, member: str) -> None:
+        super().__init__(member)
+        self.member = member
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _Repeated(key)
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's parser accepts NaN and Infinity; JSON (RFC 8259 §6) does not.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def decode_json_body(body: bytes) -> Any:
+    """Parse a request body as strict JSON; raise ``InvalidJson`` (line and column) or
+    ``RepeatedMember`` (naming the member), both 422."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidJson(
+            f"body: not UTF-8 (byte {error.start}); JSON must be UTF-8 (RFC 8259 §8.1)",
+            param="body",
+        ) from None
+    try:
+        return json.loads(
+            text, object_pairs_hook=_object_without_repeats, parse_constant=_refuse_constant
+        )
+    except json.JSONDecodeError as error:
+        raise InvalidJson(
+            f"body: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
+            param="body",
+        ) from None
+    except _Repeated as error:
+        raise RepeatedMember(
+            f"{error.member}: the member appears more than once in the JSON object",
+            param=error.member,
+        ) from None
+    except RecursionError:
+        raise InvalidJson("body: JSON nested too deeply", param="body") from None
+    except ValueError as error:
+        # NaN/Infinity, or an integer longer than Python converts (4,300 digits).
+        raise InvalidJson(f"body: invalid JSON: {error}", param="body") from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    message = Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def _check_parameters(request: Request) -> None:
+    for where, params in (("path", request.path_params), ("query", request.query_params)):
+        for name, value in params.items():
+            for text in (name, value):
+                if isinstance(text, str) and (reason := storable_text_error(text)):
+                    raise UnstorableText(f"{name}: the {where} parameter {reason}", param=name)
+
+
+class EdgeRoute(APIRoute):
+    """An ``APIRoute`` that checks parameters and parses JSON bodies strictly first."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def edge_handler(request: Request) -> Response:
+            _check_parameters(request)
+            if request.method not in ("GET", "HEAD", "DELETE", "OPTIONS") and _is_json(
+                request.headers.get("content-type")
+            ):
+                body = await request.body()
+                if body:
+                    # FastAPI reads ``request.json()``, which returns this cached value.
+                    request._json = decode_json_body(body)
+            return await handler(request)
+
+        return edge_handler
