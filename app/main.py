@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api.edge import BodyLimitMiddleware, UnexpectedErrorMiddleware
+from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.request_context import RequestContextMiddleware
 from app.api.retry import RetryOnConflictMiddleware
@@ -74,6 +75,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(api_router)
+    install_openapi(app)
     return app
 
 

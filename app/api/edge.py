@@ -1,8 +1,11 @@
 """Outermost ASGI layers: the body size cap and the answer to an unexpected exception.
 
-``BodyLimitMiddleware`` answers 413 for a body over ``PURSER_MAX_BODY_BYTES``: at once
-when ``Content-Length`` says so, else as soon as the streamed (chunked) body passes the
-cap, so no oversized body is ever buffered.
+``BodyLimitMiddleware`` answers 413 for a body over ``PURSER_MAX_BODY_BYTES``: when
+``Content-Length`` says so before any of it is read, else as soon as the streamed
+(chunked) body passes the cap, so no oversized body is ever buffered. Before answering it
+reads and discards what the client is still sending, up to ``DRAIN_BYTES``: closing a
+socket with unread data makes the kernel reset the connection, and the client would lose
+the 413 with it. A body larger still gets its answer at once, and the connection closed.
 
 ``UnexpectedErrorMiddleware`` turns an exception no handler took into one problem+json
 500 carrying the request id, and returns normally: the server then keeps the keep-alive
@@ -19,6 +22,10 @@ from app.api.problems import problem
 from app.api.request_context import request_id_var
 
 logger = logging.getLogger("purser.api")
+
+
+#: Most bytes read and discarded to deliver a 413 reliably (see the module docstring).
+DRAIN_BYTES = 16 * 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -41,6 +48,8 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = 0  # the server itself refuses a malformed length
                 if declared > self.max_bytes:
+                    if declared <= DRAIN_BYTES:
+                        await _drain(receive, 0)
                     await self._too_large(scope, receive, send)
                     return
         received = 0
@@ -66,6 +75,7 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:
                 raise
+            await _drain(receive, received)
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,6 +87,17 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+async def _drain(receive: Receive, received: int) -> None:
+    """Read and discard the rest of a request body, up to ``DRAIN_BYTES`` in all."""
+    while received <= DRAIN_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        received += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class UnexpectedErrorMiddleware:

@@ -26,7 +26,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
     status_code=status.HTTP_201_CREATED,
     response_model=HoldRead,
     responses={
-        400: {"description": "Refused: balance or limit"},
+        400: {"description": "Refused: balance, limit or currency (recorded in the audit trail)"},
         403: {"description": "Refused: agent inactive or wallet frozen"},
         **NOT_FOUND,
     },

@@ -28,12 +28,20 @@ Payer = Annotated[Principal, scoped(Scope.payments_write)]
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {
-        "description": "Refused: insufficient balance or a spending limit (recorded as a "
-        "failed transaction). Body: `{success: false, transaction: null, error}` plus "
-        "problem-details members and `tx_id`."
+        "description": "Refused: insufficient balance, a spending limit or a currency "
+        "mismatch (recorded as a failed transaction). Body: `{success: false, transaction: "
+        "null, error}` plus problem-details members and `tx_id`."
     },
     403: {"description": "Refused: agent inactive or wallet frozen (recorded)."},
-    409: {"model": Problem, "description": "Idempotency key in use, or product out of stock"},
+    409: {
+        "model": Problem,
+        "description": "Product out of stock (recorded, refusal shape), or idempotency key in use.",
+    },
+    422: {
+        "model": Problem,
+        "description": "`product_merchant_mismatch`, or paying its own wallet (recorded, "
+        "refusal shape); other 422s are malformed requests (`param` names the field).",
+    },
     **NOT_FOUND,
 }
 

@@ -60,10 +60,19 @@ class ApiKeyCreate(RequestSchema):
     scopes: list[Scope] | None = Field(
         default=None,
         max_length=len(Scope),
-        description="Defaults: every owner scope except `sequence`.",
+        description="Defaults: every owner scope except `sequence` (an agent key: "
+        "`wallet:read`, `payments:write`), limited to those the calling key holds.",
     )
-    tier: Tier = Tier.standard
-    expires_at: datetime | None = None
+    tier: Tier = Field(
+        default=Tier.standard,
+        description="At most the calling key's tier; omitted: `standard`, or the caller's "
+        "tier if lower.",
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="No later than the calling key's expiry (omitted: the caller's expiry); "
+        "without a time zone, UTC.",
+    )
 
 
 class ApiKeyRead(BaseModel):

@@ -8,8 +8,16 @@ from app.kit.schemas import CurrencyText, IdText, RequestSchema
 
 class PaymentCreate(RequestSchema):
     agent_id: IdText = Field(examples=["agent_a1b2c3d4e5f6g7h8"])
-    merchant_id: IdText | None = Field(default=None, description="Pay a merchant …")
-    recipient_wallet_id: IdText | None = Field(default=None, description="… or another wallet.")
+    merchant_id: IdText | None = Field(
+        default=None,
+        description="Pay this merchant. Optional with `product_id` (its merchant is paid); "
+        "if given it must be the product's merchant, else 422 `product_merchant_mismatch`.",
+    )
+    recipient_wallet_id: IdText | None = Field(
+        default=None,
+        description="… or this wallet. With `product_id` it must be the product's "
+        "merchant's wallet, else 422 `product_merchant_mismatch`.",
+    )
     amount: AmountText | None = Field(
         default=None, description="Decimal string; omit when paying a product_id."
     )
@@ -18,7 +26,7 @@ class PaymentCreate(RequestSchema):
     )
     purpose: str | None = Field(default=None, max_length=500)
     product_id: IdText | None = Field(
-        default=None, description="Pay the catalog price of this in-stock product."
+        default=None, description="Pay the catalog price of this in-stock product to its merchant."
     )
 
 
