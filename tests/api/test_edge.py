@@ -141,12 +141,15 @@ async def test_every_path_and_query_parameter_refuses_nul(
 async def test_ids_that_cannot_exist_are_404(
     client: httpx.AsyncClient, document: dict[str, Any], headers: dict[str, str]
 ) -> None:
-    for fill in ("x" * 300, "agent_ünïcödé", "%FF%FE", "1' OR '1'='1"):
+    for fill in ("x" * 300, "agent_\u00fcn\u00efc\u00f6d\u00e9", "%FF%FE", "1' OR '1'='1"):
         for method, path, _ in _operations(document):
             if method != "GET" or "{" not in path:
                 continue
             response = await client.get(_url(path, fill), headers=headers)
             assert response.status_code == 404, (path, fill, response.text)
+
+
+_BAD_AMOUNT_TEXT = ("1e3", "5\u0660\u0660", "\uff11\uff10", " 5", "-5", "1_000", "1e400000")
 
 
 async def test_every_amount_field_speaks_one_grammar(
@@ -158,7 +161,19 @@ async def test_every_amount_field_speaks_one_grammar(
     assert len(fields) >= 15
     for method, path, field, schema in fields:
         assert schema["maxLength"] == MAX_AMOUNT_TEXT
-        for value in (5.0, 15.99, 10, True, "1e3", "5٠٠", "１０", " 5", "-5", "1_000", "1e400000"):
+        for value in (
+            5.0,
+            15.99,
+            10,
+            True,
+            "1e3",
+            "5\u0660\u0660",
+            "\uff11\uff10",
+            " 5",
+            "-5",
+            "1_000",
+            "1e400000",
+        ):
             response = await _send(client, method, path, {field: value}, headers)
             assert response.status_code == 422, (method, path, field, value, response.text)
             assert _names(response, field), (method, path, field, value, response.text)
@@ -186,7 +201,8 @@ async def test_booleans_and_integers_are_strict_json_types(
 ) -> None:
     booleans = _fields(document, "boolean")
     integers = _fields(document, "integer")
-    assert booleans and integers
+    assert booleans
+    assert integers
     cases = ((booleans, [0, 1, "false", "true", "0"]), (integers, ["5", 5.0, True, "1e3"]))
     for fields, bad_values in cases:
         for method, path, field, _ in fields:
@@ -207,7 +223,8 @@ async def test_unknown_members_are_refused_by_name(
         response = await _send(client, method, path, body, headers)
         assert response.status_code == 422, (method, path, response.text)
         problem = response.json()
-        assert "limit_per_txn" in problem["detail"] and "extra_field" in problem["detail"]
+        assert "limit_per_txn" in problem["detail"]
+        assert "extra_field" in problem["detail"]
         assert problem["param"] in ("limit_per_txn", "extra_field")
         checked += 1
     assert checked >= 12
@@ -260,7 +277,8 @@ async def test_query_numbers_stay_in_range(
             schema = _variants(document, parameter["schema"])[0]
             if parameter["in"] != "query" or schema.get("type") != "integer":
                 continue
-            assert "maximum" in schema and "minimum" in schema, (path, parameter["name"])
+            assert "maximum" in schema, (path, parameter["name"])
+            assert "minimum" in schema, (path, parameter["name"])
             for value in (2**63, -(2**63) - 1, 10**30, schema["maximum"] + 1, -1):
                 url = _url(path) + f"?{parameter['name']}={value}"
                 response = await client.request(method, url, headers=headers)
@@ -294,7 +312,7 @@ async def test_method_not_allowed_says_what_is(client: httpx.AsyncClient) -> Non
 def test_every_error_is_documented_as_problem_json(document: dict[str, Any]) -> None:
     for method, path, operation in _operations(document):
         responses = operation["responses"]
-        assert "500" in responses and "422" in responses or not operation.get("parameters")
+        assert ("500" in responses and "422" in responses) or not operation.get("parameters")
         if operation.get("requestBody"):
             assert {"400", "413", "422"} <= responses.keys(), (method, path)
         if operation.get("security"):
@@ -331,7 +349,7 @@ async def served(database_url: str) -> AsyncIterator[str]:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
         await asyncio.sleep(0.01)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
@@ -349,7 +367,8 @@ async def test_an_unexpected_error_is_one_problem_and_keeps_the_connection(
         problem = failed.json()
         assert problem["code"] == "internal_error"
         assert problem["request_id"] == failed.headers["request-id"]
-        assert "secret bytes" not in failed.text and "Traceback" not in failed.text
+        assert "secret bytes" not in failed.text
+        assert "Traceback" not in failed.text
         # The same keep-alive connection answers the next request.
         streams_before = len(client._transport._pool.connections)  # type: ignore[attr-defined]
         after = await client.get("/api/v1/health")

@@ -15,7 +15,6 @@ from app.kit.money import (
     to_minor,
 )
 
-
 #: Every family of decimal digits in Unicode's Nd category except ASCII, as its ten
 #: digits 0-9 (found by scanning the code space, so a new Unicode version adds its own).
 _NON_ASCII_DIGIT_FAMILIES: list[str] = [
@@ -74,12 +73,12 @@ def test_parses_exactly(value: str | Decimal, currency: str, minor: int) -> None
         "inf",
         "0x10",
         "5\x00",
-        "5٠٠",  # Arabic-Indic zeros: 500 to Decimal()
-        "١٥.٩٩",
-        "１０",  # full-width digits
+        "5\u0660\u0660",  # Arabic-Indic zeros: 500 to Decimal()
+        "\u0661\u0665.\u0669\u0669",
+        "\uff11\uff10",  # full-width digits
         "5\u00a0",  # no-break space
-        "½",
-        "²",  # superscript two: a digit to str.isdigit, not to the grammar
+        "\u00bd",
+        "\u00b2",  # superscript two: a digit to str.isdigit, not to the grammar
         "1" * (MAX_AMOUNT_TEXT + 1),
     ],
 )
