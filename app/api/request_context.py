@@ -1,4 +1,6 @@
-"""Every response carries a ``Request-Id`` and the caller's rate-limit headers."""
+"""Every response carries a ``Request-Id``, the caller's rate-limit headers and
+``Cache-Control: no-store``: API answers are per caller and some carry secrets (a new
+key, a webhook signing secret), so no shared or private cache may keep any of them."""
 
 from contextvars import ContextVar
 
@@ -28,6 +30,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["Request-Id"] = request_id
+                headers.setdefault("Cache-Control", "no-store")
                 for name, value in state.get("rate_limit_headers", {}).items():
                     headers.setdefault(name, value)
             await send(message)

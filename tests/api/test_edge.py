@@ -403,3 +403,18 @@ async def test_a_body_over_the_cap_is_413_before_it_is_read(served: str) -> None
             "/api/v1/payments", content=b"{}", headers={"content-type": "application/json"}
         )
         assert small.status_code == 401  # under the cap: on to authentication
+
+
+async def test_no_response_may_be_cached(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    created = await client.post("/api/v1/keys", json={"name": "second"}, headers=headers)
+    assert created.status_code == 201
+    assert created.json()["secret"].startswith("sk_test_")
+    assert created.headers["cache-control"] == "no-store"
+    for response in (
+        await client.get("/api/v1/agents", headers=headers),
+        await client.get("/api/v1/agents/unknown", headers=headers),
+        await client.get("/api/v1/health"),
+    ):
+        assert response.headers["cache-control"] == "no-store"
