@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uvicorn.supervisors import Multiprocess
 
 from app.config import Mode, get_settings
-from app.db import create_engine, create_sessionmaker, run_in_transaction
+from app.db import (
+    MixedModes,
+    check_modes_apart,
+    create_engine,
+    create_sessionmaker,
+    run_in_transaction,
+)
 from app.domain.agent import service as agent_service
 from app.domain.apikey import service as apikey_service
 from app.domain.apikey.schemas import OWNER_DEFAULT_SCOPES, ApiKeyCreated, Principal, Scope, Tier
@@ -87,9 +93,27 @@ def _ready_database_url() -> str:
     return url
 
 
+def _check_modes_apart(url: str) -> None:
+    """End the command with one line if the database holds data of the mode this server
+    does not serve (unless ``PURSER_ALLOW_MIXED_MODES``); see ``check_modes_apart``."""
+    settings = get_settings()
+
+    async def run() -> None:
+        engine = create_engine(url, mode=settings.mode, pool_size=1, max_overflow=0)
+        try:
+            await check_modes_apart(engine, settings.mode, allow_mixed=settings.allow_mixed_modes)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except MixedModes as error:
+        raise _fail(str(error)) from None
+
+
 def _in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
-        engine = create_engine(url, pool_size=1, max_overflow=0)
+        engine = create_engine(url, mode=get_settings().mode, pool_size=1, max_overflow=0)
         try:
             return await run_in_transaction(create_sessionmaker(engine), work)
         finally:
@@ -126,6 +150,7 @@ def serve(
 
     settings = get_settings()
     url = _ready_database_url()
+    _check_modes_apart(url)
     key = _in_transaction(url, lambda session: sandbox_service.bootstrap(session, settings.mode))
     if key is not None:
         typer.echo(
@@ -173,13 +198,14 @@ def worker() -> None:
 
     settings = get_settings()
     url = _ready_database_url()
+    _check_modes_apart(url)
     box = secret_box_or_none(settings)
     if box is None:
         typer.echo("error: webhook delivery needs PURSER_SECRET_KEY in live mode", err=True)
         raise typer.Exit(2)
 
     async def run() -> None:
-        engine = create_engine(url, pool_size=4, max_overflow=4)
+        engine = create_engine(url, mode=settings.mode, pool_size=4, max_overflow=4)
         try:
             async with background_work(
                 create_sessionmaker(engine), box, sandbox=settings.mode is Mode.sandbox

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PURSER_", extra="ignore")
 
     mode: Mode = Mode.sandbox
+    #: Serve this mode from a database that also holds data of the other mode. Off, a
+    #: server refuses to start on such a database; on, the two stay apart all the same
+    #: (every row carries its mode and every query keeps to the server's).
+    allow_mixed_modes: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     #: API processes started by ``purser serve``.

@@ -12,7 +12,7 @@ from app.api.request_context import RequestContextMiddleware
 from app.api.retry import RetryOnConflictMiddleware
 from app.api.router import api_router
 from app.config import Mode, Settings, get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import check_modes_apart, create_engine, create_sessionmaker
 from app.kit.encryption import SecretBox, SecretsUnavailable, load_secret_box
 from app.kit.rate_limit import RateLimiter
 from app.kit.time import utc_now
@@ -37,8 +37,18 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(
-            database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            database_url,
+            mode=settings.mode,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
         )
+        try:
+            # `purser serve` checks first and says so in one line; this covers every
+            # other way of starting the app.
+            await check_modes_apart(engine, settings.mode, allow_mixed=settings.allow_mixed_modes)
+        except BaseException:
+            await engine.dispose()
+            raise
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.rate_limiter = (

@@ -3,12 +3,16 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, CreatedAt
+from app.models.base import Base, CreatedAt, ModeScoped
 
 
-class Agent(CreatedAt, Base):
+class Agent(ModeScoped, CreatedAt, Base):
     __tablename__ = "agents"
-    __table_args__ = (Index("ix_agents_owner_id_created_at", "owner_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_agents_owner_id_created_at", "owner_id", "created_at", "id"),
+        # The startup check asks whether any agent of the other mode exists.
+        Index("ix_agents_mode", "mode"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     owner_id: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -13,10 +13,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, CreatedAt
+from app.models.base import Base, CreatedAt, ModeScoped
 
 
-class Product(CreatedAt, Base):
+class Product(ModeScoped, CreatedAt, Base):
     __tablename__ = "products"
     __table_args__ = (
         CheckConstraint("price > 0", name="price_positive"),

@@ -1,6 +1,8 @@
 """Ledger tables. Only ``app.domain.ledger`` writes them.
 
-- ``ledger_accounts``: one account per (owner, purpose, currency); never holds a balance.
+- ``ledger_accounts``: one account per (owner, purpose, currency) and mode; never holds a
+  balance. An account's mode never changes, and every posting names an account of its
+  entry's mode (the postings trigger), so sandbox and live money never meet in an entry.
 - ``ledger_balances``: the balance projection, one row per account *slot*. Ordinary
   accounts have one slot; hot accounts (fee revenue, busy merchants, deposit sources)
   have several so concurrent credits lock different rows. ``balance_of`` sums the slots.
@@ -30,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, CreatedAt
+from app.models.base import Base, CreatedAt, ModeScoped
 
 
 class AccountKind(StrEnum):
@@ -63,10 +65,12 @@ class HoldStatus(StrEnum):
     voided = "voided"
 
 
-class LedgerAccount(CreatedAt, Base):
+class LedgerAccount(ModeScoped, CreatedAt, Base):
     __tablename__ = "ledger_accounts"
     __table_args__ = (
         UniqueConstraint("id", "currency", name="uq_ledger_accounts_id_currency"),
+        # Platform accounts (fee revenue, deposit sources) exist once per mode.
+        UniqueConstraint("system_key", "mode", name="uq_ledger_accounts_system_key_mode"),
         CheckConstraint("balance_slots BETWEEN 1 AND 64", name="slots_range"),
     )
 
@@ -76,8 +80,9 @@ class LedgerAccount(CreatedAt, Base):
     currency: Mapped[str] = mapped_column(String(8), nullable=False)
     must_not_go_negative: Mapped[bool] = mapped_column(Boolean, nullable=False)
     balance_slots: Mapped[int] = mapped_column(SmallInteger, nullable=False)
-    #: Natural key of platform accounts ("fee_revenue:USDC"), so they are opened once.
-    system_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    #: Natural key of platform accounts ("fee_revenue:USDC"), so they are opened once per
+    #: mode.
+    system_key: Mapped[str | None] = mapped_column(String(160))
 
 
 class LedgerBalance(Base):
@@ -95,7 +100,7 @@ class LedgerBalance(Base):
     must_not_go_negative: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
-class JournalEntry(CreatedAt, Base):
+class JournalEntry(ModeScoped, CreatedAt, Base):
     __tablename__ = "journal_entries"
     __table_args__ = (
         # Partial: most entries carry no reference and then cost no index entry.

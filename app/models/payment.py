@@ -15,10 +15,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, CreatedAt
+from app.models.base import Base, CreatedAt, ModeScoped
 
 
-class Transaction(CreatedAt, Base):
+class Transaction(ModeScoped, CreatedAt, Base):
     """A payment attempt: completed (with its journal entry) or failed (with the reason).
     Failed attempts are kept, never rolled away with the failure.
 
@@ -123,7 +123,7 @@ class IdempotencyRecord(CreatedAt, Base):
     )
 
 
-class OutboxEvent(CreatedAt, Base):
+class OutboxEvent(ModeScoped, CreatedAt, Base):
     """An event written in the same transaction as the change it describes; the webhook
     worker delivers it."""
 

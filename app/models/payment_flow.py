@@ -5,10 +5,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, CreatedAt
+from app.models.base import Base, CreatedAt, ModeScoped
 
 
-class PaymentRequest(CreatedAt, Base):
+class PaymentRequest(ModeScoped, CreatedAt, Base):
     """An invoice from a requester agent to a payer agent: pending -> paid | cancelled |
     expired, each transition a conditional UPDATE from ``pending``."""
 
@@ -44,7 +44,7 @@ class PaymentRequest(CreatedAt, Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Hold(CreatedAt, Base):
+class Hold(ModeScoped, CreatedAt, Base):
     """Funds of an agent reserved for a merchant: pending -> captured | voided | expired.
     The money sits in the wallet's held ledger account (see ``ledger_holds``)."""
 
@@ -82,7 +82,7 @@ class Hold(CreatedAt, Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Refund(CreatedAt, Base):
+class Refund(ModeScoped, CreatedAt, Base):
     __tablename__ = "refunds"
     __table_args__ = (CheckConstraint("amount > 0 AND fee_returned >= 0", name="amounts_valid"),)
 

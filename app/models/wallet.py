@@ -1,10 +1,10 @@
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, CreatedAt
+from app.models.base import Base, CreatedAt, ModeScoped
 
 
-class Wallet(CreatedAt, Base):
+class Wallet(ModeScoped, CreatedAt, Base):
     """A wallet of an agent or a merchant: its ledger accounts and spending limits.
 
     Balances are never stored here; they are read from the ledger. Limits are minor units

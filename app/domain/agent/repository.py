@@ -5,6 +5,7 @@ from sqlalchemy import Row, Select, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.agent import Agent
+from app.models.base import current_mode
 from app.models.wallet import Wallet
 
 _agents = cast(Table, Agent.__table__)
@@ -21,8 +22,14 @@ async def insert_agent(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(_agents).values(**values))
 
 
+# Every read keeps to the connection's mode: an agent of the other mode answers exactly
+# like one that does not exist.
+
+
 async def get_agent(session: AsyncSession, owner_id: str, agent_id: str) -> Row[Any] | None:
-    statement = _with_wallet().where(_agents.c.owner_id == owner_id, _agents.c.id == agent_id)
+    statement = _with_wallet().where(
+        _agents.c.owner_id == owner_id, _agents.c.id == agent_id, _agents.c.mode == current_mode()
+    )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
 
@@ -32,7 +39,7 @@ async def list_agents(
 ) -> Sequence[Row[Any]]:
     statement = (
         _with_wallet()
-        .where(_agents.c.owner_id == owner_id)
+        .where(_agents.c.owner_id == owner_id, _agents.c.mode == current_mode())
         .order_by(_agents.c.created_at.desc(), _agents.c.id.desc())
         .limit(limit)
         .offset(offset)
@@ -46,7 +53,11 @@ async def update_agent(
 ) -> bool:
     statement = (
         update(_agents)
-        .where(_agents.c.owner_id == owner_id, _agents.c.id == agent_id)
+        .where(
+            _agents.c.owner_id == owner_id,
+            _agents.c.id == agent_id,
+            _agents.c.mode == current_mode(),
+        )
         .values(**values, updated_at=func.now())
     )
     result = await session.execute(statement)
@@ -55,6 +66,6 @@ async def update_agent(
 
 async def get_agent_any_owner(session: AsyncSession, agent_id: str) -> Row[Any] | None:
     """An agent by id across owners: only to address a payment request to it."""
-    statement = select(_agents).where(_agents.c.id == agent_id)
+    statement = select(_agents).where(_agents.c.id == agent_id, _agents.c.mode == current_mode())
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row

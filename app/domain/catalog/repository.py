@@ -4,6 +4,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import current_mode
 from app.models.catalog import Product
 
 _products = cast(Table, Product.__table__)
@@ -19,7 +20,9 @@ async def get_product(
     session: AsyncSession, owner_id: str, product_id: str, *, for_update: bool = False
 ) -> Row[Any] | None:
     statement = select(_products).where(
-        _products.c.owner_id == owner_id, _products.c.id == product_id
+        _products.c.owner_id == owner_id,
+        _products.c.id == product_id,
+        _products.c.mode == current_mode(),
     )
     if for_update:
         statement = statement.with_for_update()
@@ -37,7 +40,10 @@ async def list_products(
     limit: int,
     offset: int,
 ) -> Sequence[Row[Any]]:
-    conditions: list[ColumnElement[bool]] = [_products.c.owner_id == owner_id]
+    conditions: list[ColumnElement[bool]] = [
+        _products.c.owner_id == owner_id,
+        _products.c.mode == current_mode(),
+    ]
     if category is not None:
         conditions.append(_products.c.category == category)
     if in_stock_only:

@@ -5,6 +5,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import current_mode
 from app.models.payment_flow import Hold
 
 _holds = cast(Table, Hold.__table__)
@@ -16,7 +17,9 @@ async def insert_hold(session: AsyncSession, values: dict[str, Any]) -> Row[Any]
 
 
 async def get_hold(session: AsyncSession, owner_id: str, hold_id: str) -> Row[Any] | None:
-    statement = select(_holds).where(_holds.c.owner_id == owner_id, _holds.c.id == hold_id)
+    statement = select(_holds).where(
+        _holds.c.owner_id == owner_id, _holds.c.id == hold_id, _holds.c.mode == current_mode()
+    )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
 
@@ -32,7 +35,11 @@ async def resolve_pending(
     values: dict[str, Any] | None = None,
 ) -> Row[Any] | None:
     """Move a hold out of ``pending`` exactly once (a conditional UPDATE)."""
-    conditions = [_holds.c.id == hold_id, _holds.c.status == "pending"]
+    conditions = [
+        _holds.c.id == hold_id,
+        _holds.c.status == "pending",
+        _holds.c.mode == current_mode(),
+    ]
     if owner_id is not None:
         conditions.append(_holds.c.owner_id == owner_id)
     if not_expired:
@@ -50,7 +57,12 @@ async def resolve_pending(
 async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> Sequence[Row[Any]]:
     statement = (
         select(_holds.c.id)
-        .where(_holds.c.status == "pending", _holds.c.expires_at <= now)
+        # Each mode's server expires its own holds: their money is that mode's.
+        .where(
+            _holds.c.status == "pending",
+            _holds.c.expires_at <= now,
+            _holds.c.mode == current_mode(),
+        )
         .order_by(_holds.c.expires_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -64,7 +76,11 @@ async def list_for_agent(
 ) -> Sequence[Row[Any]]:
     statement = (
         select(_holds)
-        .where(_holds.c.owner_id == owner_id, _holds.c.agent_id == agent_id)
+        .where(
+            _holds.c.owner_id == owner_id,
+            _holds.c.agent_id == agent_id,
+            _holds.c.mode == current_mode(),
+        )
         .order_by(_holds.c.created_at.desc(), _holds.c.id.desc())
         .limit(limit)
         .offset(offset)

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import current_mode
 from app.models.ledger import JournalEntry, LedgerAccount, LedgerBalance, LedgerHold, Posting
 
 _accounts = cast(Table, LedgerAccount.__table__)
@@ -50,22 +51,21 @@ async def insert_account(session: AsyncSession, values: dict[str, Any]) -> Row[A
 
 
 async def insert_system_account(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
-    """Insert a platform account keyed by ``system_key`` unless it exists; return it."""
+    """Insert a platform account keyed by ``system_key`` unless it exists in the
+    connection's mode; return it."""
     statement = (
         pg_insert(_accounts)
         .values(**values)
-        .on_conflict_do_nothing(index_elements=["system_key"])
+        .on_conflict_do_nothing(index_elements=["system_key", "mode"])
         .returning(_accounts)
     )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     if row is not None:
         await _insert_slots(session, row)
         return row
-    return (
-        await session.execute(
-            select(_accounts).where(_accounts.c.system_key == values["system_key"])
-        )
-    ).one()
+    existing = await get_account_by_system_key(session, values["system_key"])
+    assert existing is not None
+    return existing
 
 
 async def _insert_slots(session: AsyncSession, account: Row[Any]) -> None:
@@ -83,7 +83,10 @@ async def _insert_slots(session: AsyncSession, account: Row[Any]) -> None:
 
 
 async def get_account_by_system_key(session: AsyncSession, system_key: str) -> Row[Any] | None:
-    statement = select(_accounts).where(_accounts.c.system_key == system_key)
+    """The platform account of the connection's mode: each mode has its own."""
+    statement = select(_accounts).where(
+        _accounts.c.system_key == system_key, _accounts.c.mode == current_mode()
+    )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
 

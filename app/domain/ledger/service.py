@@ -14,6 +14,7 @@ from typing import Any, Final
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import session_mode
 from app.domain.ledger import repository
 from app.domain.ledger.errors import (
     AccountNotFound,
@@ -125,27 +126,30 @@ async def open_system_account(
     balance_slots: int | None = None,
 ) -> Account:
     """The one account of ``kind`` in ``currency`` for the platform (or for ``owner_id``,
-    such as an owner's deposit source), opened on first use."""
+    such as an owner's deposit source) in the connection's mode, opened on first use."""
     values = _account_values(kind, currency, owner_id, None, balance_slots)
     scope = f"{owner_id}:" if owner_id is not None else ""
     values["system_key"] = f"{kind.value}:{scope}{currency}"
     return _account(await repository.insert_system_account(session, values))
 
 
-#: Platform account ids by system key. Accounts are never deleted, so an id read from a
-#: committed row stays valid for the life of the process.
-_system_account_ids: dict[str, str] = {}
+#: Platform account ids by mode and system key. Accounts are never deleted, so an id read
+#: from a committed row stays valid for the life of the process.
+_system_account_ids: dict[tuple[str, str], str] = {}
 
 
 async def system_account_id(session: AsyncSession, kind: AccountKind, currency: str) -> str:
-    """Id of the platform's account of ``kind`` in ``currency`` (fee revenue, …)."""
+    """Id of the platform's account of ``kind`` in ``currency`` (fee revenue, …) in the
+    session's mode: sandbox fees and live fees are kept in different accounts."""
     system_key = f"{kind.value}:{currency}"
-    cached = _system_account_ids.get(system_key)
+    # The mode comes from the engine, not the database: a cached id costs no statement.
+    cache_key = (session_mode(session).value, system_key)
+    cached = _system_account_ids.get(cache_key)
     if cached is not None:
         return cached
     existing = await repository.get_account_by_system_key(session, system_key)
     if existing is not None:
-        _system_account_ids[system_key] = existing.id
+        _system_account_ids[cache_key] = existing.id
         return str(existing.id)
     return (await open_system_account(session, kind=kind, currency=currency)).id
 

@@ -4,6 +4,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Select, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import current_mode
 from app.models.merchant import Merchant
 from app.models.wallet import Wallet
 
@@ -23,7 +24,9 @@ async def insert_merchant(session: AsyncSession, values: dict[str, Any]) -> None
 
 async def get_merchant(session: AsyncSession, owner_id: str, merchant_id: str) -> Row[Any] | None:
     statement = _with_wallet().where(
-        _merchants.c.owner_id == owner_id, _merchants.c.id == merchant_id
+        _merchants.c.owner_id == owner_id,
+        _merchants.c.id == merchant_id,
+        _merchants.c.mode == current_mode(),
     )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
@@ -34,7 +37,7 @@ async def list_merchants(
 ) -> Sequence[Row[Any]]:
     statement = (
         _with_wallet()
-        .where(_merchants.c.owner_id == owner_id)
+        .where(_merchants.c.owner_id == owner_id, _merchants.c.mode == current_mode())
         .order_by(_merchants.c.created_at.desc(), _merchants.c.id.desc())
         .limit(limit)
         .offset(offset)

@@ -4,6 +4,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import current_mode
 from app.models.payment import Transaction
 
 _transactions = cast(Table, Transaction.__table__)
@@ -17,7 +18,9 @@ async def insert_transaction(session: AsyncSession, values: dict[str, Any]) -> R
 
 async def get_transaction(session: AsyncSession, owner_id: str, tx_id: str) -> Row[Any] | None:
     statement = select(_transactions).where(
-        _transactions.c.owner_id == owner_id, _transactions.c.id == tx_id
+        _transactions.c.owner_id == owner_id,
+        _transactions.c.id == tx_id,
+        _transactions.c.mode == current_mode(),
     )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
@@ -35,7 +38,9 @@ async def list_for_agent(
     """Payments the agent made or received, newest first."""
     t = _transactions
     statement = select(t).where(
-        t.c.owner_id == owner_id, or_(t.c.agent_id == agent_id, t.c.to_agent_id == agent_id)
+        t.c.owner_id == owner_id,
+        t.c.mode == current_mode(),
+        or_(t.c.agent_id == agent_id, t.c.to_agent_id == agent_id),
     )
     if starting_after is not None:
         statement = statement.where(

@@ -5,6 +5,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Row, Table, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import current_mode
 from app.models.payment_flow import PaymentRequest
 
 _requests = cast(Table, PaymentRequest.__table__)
@@ -20,10 +21,16 @@ def _visible(owner_id: str) -> ColumnElement[bool]:
     return or_(_requests.c.requester_owner_id == owner_id, _requests.c.payer_owner_id == owner_id)
 
 
+def _this_mode() -> ColumnElement[bool]:
+    """Requests of the connection's mode only: one of the other mode answers like one
+    that does not exist, and its agents are never paid from here."""
+    return _requests.c.mode == current_mode()
+
+
 async def get_request(
     session: AsyncSession, owner_id: str, request_id: str, *, lock_as_payer: bool = False
 ) -> Row[Any] | None:
-    statement = select(_requests).where(_requests.c.id == request_id)
+    statement = select(_requests).where(_requests.c.id == request_id, _this_mode())
     if lock_as_payer:
         # Paying locks the request: concurrent payers queue here and find it paid.
         statement = statement.where(_requests.c.payer_owner_id == owner_id).with_for_update(
@@ -50,7 +57,7 @@ async def list_requests(
         condition = _requests.c.requester_owner_id == owner_id
     else:
         condition = _visible(owner_id)
-    statement = select(_requests).where(condition)
+    statement = select(_requests).where(condition, _this_mode())
     if status is not None:
         statement = statement.where(_requests.c.status == status)
     if before is not None:
@@ -73,7 +80,7 @@ async def resolve_pending(
     requester_owner_id: str | None = None,
     tx_id: str | None = None,
 ) -> Row[Any] | None:
-    conditions = [_requests.c.id == request_id, _requests.c.status == "pending"]
+    conditions = [_requests.c.id == request_id, _requests.c.status == "pending", _this_mode()]
     if requester_owner_id is not None:
         conditions.append(_requests.c.requester_owner_id == requester_owner_id)
     statement = (
@@ -89,7 +96,7 @@ async def resolve_pending(
 async def expire_due(session: AsyncSession, now: datetime) -> int:
     statement = (
         update(_requests)
-        .where(_requests.c.status == "pending", _requests.c.expires_at <= now)
+        .where(_requests.c.status == "pending", _requests.c.expires_at <= now, _this_mode())
         .values(status="expired", resolved_at=now)
     )
     result = await session.execute(statement)

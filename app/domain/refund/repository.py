@@ -4,6 +4,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import current_mode
 from app.models.payment import Transaction
 from app.models.payment_flow import Refund
 
@@ -16,7 +17,11 @@ async def lock_transaction(session: AsyncSession, owner_id: str, tx_id: str) -> 
     checked against what the previous ones left."""
     statement = (
         select(_transactions)
-        .where(_transactions.c.owner_id == owner_id, _transactions.c.id == tx_id)
+        .where(
+            _transactions.c.owner_id == owner_id,
+            _transactions.c.id == tx_id,
+            _transactions.c.mode == current_mode(),
+        )
         .with_for_update(key_share=True)
     )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
@@ -43,7 +48,11 @@ async def list_for_transaction(
 ) -> Sequence[Row[Any]]:
     statement = (
         select(_refunds)
-        .where(_refunds.c.owner_id == owner_id, _refunds.c.tx_id == tx_id)
+        .where(
+            _refunds.c.owner_id == owner_id,
+            _refunds.c.tx_id == tx_id,
+            _refunds.c.mode == current_mode(),
+        )
         .order_by(_refunds.c.created_at, _refunds.c.id)
     )
     rows: Sequence[Row[Any]] = (await session.execute(statement)).all()

@@ -4,6 +4,7 @@ from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.agent import Agent
+from app.models.base import current_mode
 from app.models.wallet import VirtualCard, Wallet
 
 _wallets = cast(Table, Wallet.__table__)
@@ -31,7 +32,9 @@ async def get_wallet(
     merchant_id: str | None = None,
     for_update: bool = False,
 ) -> Row[Any] | None:
-    statement = select(_wallets).where(_wallets.c.owner_id == owner_id)
+    statement = select(_wallets).where(
+        _wallets.c.owner_id == owner_id, _wallets.c.mode == current_mode()
+    )
     if agent_id is not None:
         statement = statement.where(_wallets.c.agent_id == agent_id)
     if merchant_id is not None:
@@ -60,7 +63,11 @@ async def update_wallet(session: AsyncSession, wallet_id: str, values: dict[str,
 async def get_wallet_by_id(
     session: AsyncSession, *, owner_id: str, wallet_id: str
 ) -> Row[Any] | None:
-    statement = select(_wallets).where(_wallets.c.owner_id == owner_id, _wallets.c.id == wallet_id)
+    statement = select(_wallets).where(
+        _wallets.c.owner_id == owner_id,
+        _wallets.c.id == wallet_id,
+        _wallets.c.mode == current_mode(),
+    )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
 
@@ -73,7 +80,12 @@ async def lock_agent_wallet(
     statement = (
         select(_wallets, _agents.c.is_active.label("agent_is_active"))
         .join(_agents, _agents.c.id == _wallets.c.agent_id)
-        .where(_wallets.c.owner_id == owner_id, _wallets.c.agent_id == agent_id)
+        .where(
+            _wallets.c.owner_id == owner_id,
+            _wallets.c.agent_id == agent_id,
+            # A live key never locks, let alone spends, a sandbox wallet (nor the reverse).
+            _wallets.c.mode == current_mode(),
+        )
         .with_for_update(key_share=True, of=_wallets)
     )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
@@ -83,6 +95,8 @@ async def lock_agent_wallet(
 async def get_wallet_any_owner(session: AsyncSession, wallet_id: str) -> Row[Any] | None:
     """A wallet by id across owners: only for a counterparty already established by a
     record the caller may see (a paid payment request)."""
-    statement = select(_wallets).where(_wallets.c.id == wallet_id)
+    statement = select(_wallets).where(
+        _wallets.c.id == wallet_id, _wallets.c.mode == current_mode()
+    )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row

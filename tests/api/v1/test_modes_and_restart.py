@@ -3,21 +3,26 @@
 import httpx
 
 from app.config import Mode, Settings
+from app.db import create_engine, create_sessionmaker
 from app.main import create_app
-from tests.api.helpers import MakeKey, bearer
+from tests.api.helpers import MakeKey, bearer, key_maker
 
 
 async def _client_for(app):  # type: ignore[no-untyped-def]
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p")
 
 
-async def test_live_mode_refuses_initial_balance_and_test_keys(
-    database_url: str, make_key: MakeKey
-) -> None:
-    live_key = await make_key(mode=Mode.live)
-    test_key = await make_key()
+async def test_live_mode_refuses_initial_balance_and_test_keys(empty_database_url: str) -> None:
+    # A database of its own: a live server does not start on the shared sandbox one.
+    engine = create_engine(empty_database_url, pool_size=1, max_overflow=0)
+    try:
+        make_key = key_maker(create_sessionmaker(engine))
+        live_key = await make_key(mode=Mode.live)
+        test_key = await make_key()
+    finally:
+        await engine.dispose()
     assert live_key.secret.startswith("sk_live_")
-    app = create_app(database_url=database_url, settings=Settings(mode=Mode.live))
+    app = create_app(database_url=empty_database_url, settings=Settings(mode=Mode.live))
     async with app.router.lifespan_context(app), await _client_for(app) as client:
         refused = await client.post(
             "/api/v1/agents",
