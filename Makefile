@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test lint fmt typecheck check bench bench-ledger bench-payments bench-webhooks clean
+.PHONY: help install run migrate test lint fmt typecheck check bench bench-ledger bench-payments bench-webhooks fuzz clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ typecheck: $(STAMP) ## mypy (strict) over app/
 	$(BIN)/mypy
 
 check: lint typecheck test ## Everything CI checks
+
+fuzz: $(STAMP) ## Fuzz the API: schemathesis, every check, fresh `purser serve` (FUZZ_EXAMPLES, FUZZ_MAX_TIME)
+	$(BIN)/python -m tests.fuzz_support
 
 bench: bench-ledger bench-payments bench-webhooks ## All benchmarks (figures, not pass/fail)
 
