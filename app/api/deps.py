@@ -1,17 +1,20 @@
 """Request-scoped dependencies."""
 
 import time
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Query, Request, Security
+from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api.routing import EdgeRoute
 from app.config import Settings
 from app.domain.apikey import service as apikey_service
-from app.domain.apikey.schemas import Principal, Scope
-from app.errors import AppError
+from app.domain.apikey.schemas import KeyKind, Principal, Scope
+from app.errors import AppError, Forbidden
 from app.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, Page
 from app.kit.rate_limit import RateLimiter
 
@@ -74,21 +77,141 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def scoped(scope: Scope, *alternatives: Scope) -> Any:
-    """A dependency: the caller's principal, if its key holds ``scope`` or one of the
-    ``alternatives`` (else 403)."""
+class AgentKeyNotAllowed(Forbidden):
+    """An agent key called a route that only owner keys may call."""
 
-    async def dependency(principal: PrincipalDep) -> Principal:
-        if not principal.scopes & {*alternatives}:
-            apikey_service.require_scope(principal, scope)
+    code = "agent_key_not_allowed"
+
+
+#: Key kinds in the order the API documents them.
+_KIND_ORDER: Final = (KeyKind.owner, KeyKind.agent)
+_KIND_TEXT: Final = {KeyKind.owner: "owner keys", KeyKind.agent: "agent keys (their agent only)"}
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who may call a route: keys of one of ``kinds`` (none: the route needs no key) that
+    hold one of ``scopes`` (none: any scope)."""
+
+    kinds: frozenset[KeyKind]
+    scopes: tuple[Scope, ...] = ()
+
+    @property
+    def key_kinds(self) -> list[str]:
+        """``kinds`` in documentation order, as the ``x-key-kinds`` extension lists them."""
+        return [kind.value for kind in _KIND_ORDER if kind in self.kinds]
+
+    def describe(self) -> str:
+        """One line for the operation's OpenAPI description, e.g. ``Keys: owner keys only;
+        scope `agents:write`.``"""
+        if not self.kinds:
+            return "**Keys:** none needed."
+        kinds = [_KIND_TEXT[kind] for kind in _KIND_ORDER if kind in self.kinds]
+        who = kinds[0] + " only" if len(kinds) == 1 else " and ".join(kinds)
+        if not self.scopes:
+            return f"**Keys:** {who}; any scope."
+        scopes = " or ".join(f"`{scope.value}`" for scope in self.scopes)
+        return f"**Keys:** {who}; scope {scopes}."
+
+
+class AccessRule:
+    """A dependency that carries a route's ``Access``; ``access_of`` finds it on a route."""
+
+    access: Access
+
+
+class Authorize(AccessRule):
+    """The caller's principal, if its key is of an allowed kind (else 403
+    ``agent_key_not_allowed``) and holds one of the scopes (else 403 ``insufficient_scope``).
+
+    The kind is checked first: whatever scopes an agent key holds (older keys may hold
+    more than ``AGENT_SCOPES``), it never reaches a route that only owner keys may call.
+    """
+
+    def __init__(self, access: Access) -> None:
+        self.access = access
+
+    async def __call__(self, principal: PrincipalDep) -> Principal:
+        if principal.kind not in self.access.kinds:
+            raise AgentKeyNotAllowed(
+                f"Only owner keys may call this route; this key is restricted to agent "
+                f"{principal.agent_id}"
+            )
+        scopes = self.access.scopes
+        if scopes and not principal.scopes & {*scopes}:
+            apikey_service.require_scope(principal, scopes[0])
         return principal
 
-    return Depends(dependency)
+
+class _NoKey(AccessRule):
+    access = Access(kinds=frozenset())
+
+    async def __call__(self) -> None:
+        return None
+
+
+#: Declares that a route needs no API key (``dependencies=[PUBLIC]``).
+PUBLIC: Final[Any] = Depends(_NoKey())
+
+
+def _kinds(agent_keys: bool) -> frozenset[KeyKind]:
+    return frozenset(_KIND_ORDER if agent_keys else (KeyKind.owner,))
+
+
+def scoped(scope: Scope, *alternatives: Scope, agent_keys: bool = False) -> Any:
+    """A dependency: the caller's principal, if its key holds ``scope`` or one of the
+    ``alternatives`` and is an owner key, or, with ``agent_keys``, an agent key too (else
+    403). Agent keys are refused unless the route says otherwise: what an agent key may do
+    is listed route by route, never inherited from its scopes."""
+    return Depends(Authorize(Access(_kinds(agent_keys), (scope, *alternatives))))
+
+
+def authenticated(*, agent_keys: bool = False) -> Any:
+    """Like ``scoped``, for a route any scope may call."""
+    return Depends(Authorize(Access(_kinds(agent_keys))))
+
+
+def rules_of(dependant: Dependant) -> list[Access]:
+    """Every access rule among the dependencies of a route's ``dependant`` (exactly one
+    when the route declares who may call it)."""
+    found: list[Access] = []
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        if isinstance(current.call, AccessRule):
+            found.append(current.call.access)
+        pending.extend(current.dependencies)
+    return found
+
+
+def access_of(dependant: Dependant) -> Access | None:
+    """The access rule a route's ``dependant`` declares, or ``None`` if none or several."""
+    rules = set(rules_of(dependant))
+    return rules.pop() if len(rules) == 1 else None
+
+
+class AccessRoute(EdgeRoute):
+    """An ``EdgeRoute`` whose OpenAPI operation says which keys may call it, from the rule
+    its dependencies declare: the ``x-key-kinds`` extension (``["owner"]``, ``["owner",
+    "agent"]``, or ``[]`` for no key) and a last line of its description."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        access = access_of(self.dependant)
+        if access is None:
+            return
+        self.openapi_extra = {**(self.openapi_extra or {}), "x-key-kinds": access.key_kinds}
+        line = access.describe()
+        # Including a router may build the route again from this one's description.
+        if line not in self.description:
+            self.description = f"{self.description}\n\n{line}".strip()
 
 
 #: Reads of payments, holds and refunds: owner keys (payments:read), and agent keys for
 #: their own agent (wallet:read; the services check which agent).
-PaymentReaderDep = Annotated[Principal, scoped(Scope.payments_read, Scope.wallet_read)]
+PaymentReaderDep = Annotated[
+    Principal, scoped(Scope.payments_read, Scope.wallet_read, agent_keys=True)
+]
 
 
 def get_page(

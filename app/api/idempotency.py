@@ -1,19 +1,26 @@
-"""``Idempotency-Key`` (or ``X-Idempotency-Key``) on POSTs that create or move something."""
+"""``Idempotency-Key`` (or ``X-Idempotency-Key``) on POSTs that create or move something.
+
+A replay happens inside the route, after its dependencies: the route's own access rule
+(key kind and scope) has already passed for this caller. The stored record also names who
+made the first request, and a caller that could not have made it is refused
+(``idempotency_key_forbidden``) before anything is read from the stored response.
+"""
 
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import PrincipalDep, SessionDep
+from app.api.deps import PrincipalDep, SessionDep, access_of
 from app.config import Settings
 from app.domain.apikey.schemas import Principal
 from app.domain.idempotency import service as idempotency_service
 from app.domain.idempotency.errors import ConflictingIdempotencyKeys
-from app.domain.idempotency.service import StoredResponse
+from app.domain.idempotency.service import Authority, StoredResponse
 from app.kit.time import utc_now
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -40,11 +47,23 @@ class Idempotency:
             "key": self.key,
         }
 
+    def _authority(self) -> Authority:
+        """The caller's authority over this route: its key, its agent restriction, and
+        the scopes of the route's rule it holds (all its scopes if the route declares no
+        rule, so that a replay then needs every one of them)."""
+        held = self.principal.scopes
+        route = self.request.scope.get("route")
+        access = access_of(route.dependant) if isinstance(route, APIRoute) else None
+        scopes = held if access is None else held & {scope.value for scope in access.scopes}
+        return Authority(self.principal.key_id, self.principal.agent_id, frozenset(scopes))
+
     async def replay(self) -> Response | None:
         if self.key is None:
             return None
         self._body = await self.request.body()
-        stored = await idempotency_service.begin(self.session, **self._where(), body=self._body)
+        stored = await idempotency_service.begin(
+            self.session, **self._where(), body=self._body, authority=self._authority()
+        )
         if stored is None:
             return None
         return Response(
@@ -68,6 +87,7 @@ class Idempotency:
                 self.session,
                 **self._where(),
                 body=self._body,
+                authority=self._authority(),
                 response=StoredResponse(status_code, media_type, bytes(response.body)),
                 now=utc_now(),
                 retention=timedelta(days=settings.idempotency_retention_days),

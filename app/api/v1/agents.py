@@ -3,10 +3,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
-from app.api.deps import PageDep, SessionDep, SettingsDep, scoped
+from app.api.deps import AccessRoute, PageDep, SessionDep, SettingsDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
-from app.api.routing import EdgeRoute
 from app.domain.agent import service as agent_service
 from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, AgentUpdate
 from app.domain.apikey.schemas import Principal, Scope
@@ -18,10 +17,13 @@ from app.domain.wallet import service as wallet_service
 from app.domain.wallet.schemas import WalletLimitsUpdate, WalletRead
 from app.kit.schemas import MAX_ID_LENGTH
 
-router = APIRouter(prefix="/agents", tags=["agents"], responses=AUTH_ERRORS, route_class=EdgeRoute)
+router = APIRouter(
+    prefix="/agents", tags=["agents"], responses=AUTH_ERRORS, route_class=AccessRoute
+)
 Reader = Annotated[Principal, scoped(Scope.agents_read)]
 Writer = Annotated[Principal, scoped(Scope.agents_write)]
-WalletReader = Annotated[Principal, scoped(Scope.wallet_read)]
+#: Agent keys read their own agent's wallet, transactions and holds; the rest is the owner's.
+WalletReader = Annotated[Principal, scoped(Scope.wallet_read, agent_keys=True)]
 
 
 @router.post(

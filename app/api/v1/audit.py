@@ -2,14 +2,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import SessionDep, scoped
+from app.api.deps import AccessRoute, SessionDep, scoped
 from app.api.problems import AUTH_ERRORS
-from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.audit import service as audit_service
 from app.domain.audit.schemas import AuditPage
 
-router = APIRouter(prefix="/audit", tags=["audit"], responses=AUTH_ERRORS, route_class=EdgeRoute)
+router = APIRouter(prefix="/audit", tags=["audit"], responses=AUTH_ERRORS, route_class=AccessRoute)
 
 
 @router.get("", response_model=AuditPage)

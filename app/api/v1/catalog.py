@@ -3,17 +3,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
-from app.api.deps import PageDep, SessionDep, scoped
+from app.api.deps import AccessRoute, PageDep, SessionDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import AUTH_ERRORS, NOT_FOUND
-from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.catalog import service as catalog_service
 from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
 from app.kit.money import AmountText
 
 router = APIRouter(
-    prefix="/catalog", tags=["catalog"], responses=AUTH_ERRORS, route_class=EdgeRoute
+    prefix="/catalog", tags=["catalog"], responses=AUTH_ERRORS, route_class=AccessRoute
 )
 Reader = Annotated[Principal, scoped(Scope.catalog_read)]
 Writer = Annotated[Principal, scoped(Scope.catalog_write)]

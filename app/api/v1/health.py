@@ -4,11 +4,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.api.deps import SessionDep
-from app.api.routing import EdgeRoute
+from app.api.deps import PUBLIC, AccessRoute, SessionDep
 from app.errors import ServiceUnavailable
 
-router = APIRouter(prefix="/health", tags=["health"], route_class=EdgeRoute)
+router = APIRouter(
+    prefix="/health", tags=["health"], dependencies=[PUBLIC], route_class=AccessRoute
+)
 
 
 class Health(BaseModel):

@@ -3,19 +3,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 
-from app.api.deps import PaymentReaderDep, SessionDep, scoped
+from app.api.deps import AccessRoute, PaymentReaderDep, SessionDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context, respond
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
-from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.hold import service as hold_service
 from app.domain.hold.schemas import HoldCapture, HoldCreate, HoldRead
 
 router = APIRouter(
-    prefix="/payments/holds", tags=["holds"], responses=AUTH_ERRORS, route_class=EdgeRoute
+    prefix="/payments/holds", tags=["holds"], responses=AUTH_ERRORS, route_class=AccessRoute
 )
-Payer = Annotated[Principal, scoped(Scope.payments_write)]
+#: Placing a hold authorises a payment from the agent's wallet: agent keys may, for their
+#: own agent. Capturing pays the merchant and voiding releases the merchant's guarantee:
+#: both are the owner's decisions, never the paying agent's.
+Payer = Annotated[Principal, scoped(Scope.payments_write, agent_keys=True)]
+Settler = Annotated[Principal, scoped(Scope.payments_write)]
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "The hold is no longer pending"}
 }
@@ -63,7 +66,7 @@ async def get_hold(
 @router.post("/{hold_id}/capture", response_model=HoldRead, responses={**NOT_FOUND, **CONFLICT})
 async def capture_hold(
     hold_id: str,
-    principal: Payer,
+    principal: Settler,
     session: SessionDep,
     idempotency: IdempotencyDep,
     request: Request,
@@ -82,7 +85,7 @@ async def capture_hold(
 @router.post("/{hold_id}/void", response_model=HoldRead, responses={**NOT_FOUND, **CONFLICT})
 async def void_hold(
     hold_id: str,
-    principal: Payer,
+    principal: Settler,
     session: SessionDep,
     idempotency: IdempotencyDep,
     request: Request,

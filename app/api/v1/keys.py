@@ -3,14 +3,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from app.api.deps import SessionDep, SettingsDep, scoped
+from app.api.deps import AccessRoute, SessionDep, SettingsDep, scoped
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, PROBLEM_JSON, Problem, problem_members
 from app.api.request_context import request_id_var
-from app.api.routing import EdgeRoute
 from app.domain.apikey import service as apikey_service
 from app.domain.apikey.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Principal, Scope
 
-router = APIRouter(prefix="/keys", tags=["api keys"], responses=AUTH_ERRORS, route_class=EdgeRoute)
+router = APIRouter(
+    prefix="/keys", tags=["api keys"], responses=AUTH_ERRORS, route_class=AccessRoute
+)
 KeysPrincipal = Annotated[Principal, scoped(Scope.keys_write)]
 
 CEILING: dict[int | str, dict[str, Any]] = {

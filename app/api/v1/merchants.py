@@ -3,10 +3,9 @@ from typing import Annotated
 from fastapi import APIRouter, status
 from fastapi.responses import Response
 
-from app.api.deps import PageDep, SessionDep, scoped
+from app.api.deps import AccessRoute, PageDep, SessionDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.problems import AUTH_ERRORS, NOT_FOUND
-from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.merchant import service as merchant_service
 from app.domain.merchant.schemas import MerchantCreate, MerchantRead
@@ -14,7 +13,7 @@ from app.domain.wallet import service as wallet_service
 from app.domain.wallet.schemas import MerchantWalletRead
 
 router = APIRouter(
-    prefix="/merchants", tags=["merchants"], responses=AUTH_ERRORS, route_class=EdgeRoute
+    prefix="/merchants", tags=["merchants"], responses=AUTH_ERRORS, route_class=AccessRoute
 )
 Reader = Annotated[Principal, scoped(Scope.merchants_read)]
 Writer = Annotated[Principal, scoped(Scope.merchants_write)]

@@ -3,11 +3,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
-from app.api.deps import PrincipalDep, SessionDep, scoped
+from app.api.deps import AccessRoute, SessionDep, authenticated, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
-from app.api.routing import EdgeRoute
 from app.api.v1.payments import respond_payment
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.payment.schemas import PaymentResult
@@ -19,9 +18,13 @@ router = APIRouter(
     prefix="/payments/request",
     tags=["payment requests"],
     responses=AUTH_ERRORS,
-    route_class=EdgeRoute,
+    route_class=AccessRoute,
 )
-Payer = Annotated[Principal, scoped(Scope.payments_write)]
+#: Agent keys pay requests addressed to their agent and read those that name it; asking
+#: for money and cancelling a request are the owner's.
+Payer = Annotated[Principal, scoped(Scope.payments_write, agent_keys=True)]
+Requester = Annotated[Principal, scoped(Scope.payments_write)]
+Reader = Annotated[Principal, authenticated(agent_keys=True)]
 NOT_PAYABLE: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "`request_not_payable`: not pending"}
 }
@@ -32,7 +35,7 @@ NOT_PAYABLE: dict[int | str, dict[str, Any]] = {
 )
 async def create_payment_request(
     payload: PaymentRequestCreate,
-    principal: Payer,
+    principal: Requester,
     session: SessionDep,
     idempotency: IdempotencyDep,
     request: Request,
@@ -48,7 +51,7 @@ async def create_payment_request(
 
 @router.get("", response_model=list[PaymentRequestRead])
 async def list_payment_requests(
-    principal: PrincipalDep,
+    principal: Reader,
     session: SessionDep,
     status_: Annotated[
         Literal["pending", "paid", "cancelled", "expired"] | None, Query(alias="status")
@@ -68,7 +71,7 @@ async def list_payment_requests(
 
 @router.get("/{request_id}", response_model=PaymentRequestRead, responses=NOT_FOUND)
 async def get_payment_request(
-    request_id: str, principal: PrincipalDep, session: SessionDep
+    request_id: str, principal: Reader, session: SessionDep
 ) -> PaymentRequestRead:
     return await request_service.get(session, request_id, principal)
 
@@ -95,7 +98,7 @@ async def pay_payment_request(
     "/{request_id}", response_model=PaymentRequestRead, responses={**NOT_FOUND, **NOT_PAYABLE}
 )
 async def cancel_payment_request(
-    request_id: str, principal: Payer, session: SessionDep, request: Request
+    request_id: str, principal: Requester, session: SessionDep, request: Request
 ) -> PaymentRequestRead:
     """Cancel a pending request (the requester's owner only)."""
     return await request_service.cancel(session, request_id, principal, request.app.state.clock())

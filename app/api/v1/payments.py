@@ -3,11 +3,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
-from app.api.deps import PaymentReaderDep, PrincipalDep, SessionDep, SettingsDep, scoped
+from app.api.deps import (
+    AccessRoute,
+    PaymentReaderDep,
+    SessionDep,
+    SettingsDep,
+    authenticated,
+    scoped,
+)
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context, respond
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
-from app.api.routing import EdgeRoute
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.payment import service as payment_service
 from app.domain.payment.schemas import (
@@ -22,9 +28,12 @@ from app.domain.refund.schemas import RefundCreate, RefundRead
 from app.kit.money import AmountText
 
 router = APIRouter(
-    prefix="/payments", tags=["payments"], responses=AUTH_ERRORS, route_class=EdgeRoute
+    prefix="/payments", tags=["payments"], responses=AUTH_ERRORS, route_class=AccessRoute
 )
-Payer = Annotated[Principal, scoped(Scope.payments_write)]
+Payer = Annotated[Principal, scoped(Scope.payments_write, agent_keys=True)]
+#: A refund moves money back from the payee and credits the payer's limits: the owner's
+#: decision, never the paying agent's (it could otherwise spend and take it back).
+Refunder = Annotated[Principal, scoped(Scope.payments_write)]
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {
@@ -78,7 +87,7 @@ async def respond_payment(idempotency: IdempotencyDep, outcome: PaymentOutcome) 
 
 @router.get("/estimate", response_model=PaymentEstimate)
 async def estimate_payment(
-    principal: PrincipalDep,
+    principal: Annotated[Principal, authenticated(agent_keys=True)],
     session: SessionDep,
     amount: Annotated[AmountText, Query(description="Amount to pay")],
     currency: Annotated[str, Query(max_length=10, description="Currency")] = "USDC",
@@ -98,7 +107,7 @@ async def estimate_payment(
 )
 async def refund_payment(
     tx_id: str,
-    principal: Payer,
+    principal: Refunder,
     session: SessionDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,

@@ -31,6 +31,13 @@ OWNER_DEFAULT_SCOPES: Final = frozenset(Scope) - {Scope.sequence}
 AGENT_SCOPES: Final = frozenset({Scope.wallet_read, Scope.payments_write})
 
 
+class KeyKind(StrEnum):
+    """What a key speaks for: its owner (owner-wide) or one agent (``--agent``)."""
+
+    owner = "owner"
+    agent = "agent"
+
+
 class Tier(StrEnum):
     free = "free"
     standard = "standard"
@@ -49,6 +56,10 @@ class Principal:
     tier: Tier
     #: When the key stops working; ``None`` never. Keys it creates expire no later.
     expires_at: datetime | None = None
+
+    @property
+    def kind(self) -> KeyKind:
+        return KeyKind.owner if self.agent_id is None else KeyKind.agent
 
     def sees_agent(self, agent_id: str) -> bool:
         return self.agent_id is None or self.agent_id == agent_id

@@ -1,4 +1,4 @@
-from app.errors import AppError, Conflict, ValidationFailed
+from app.errors import AppError, Conflict, Forbidden, ValidationFailed
 
 
 class InvalidIdempotencyKey(AppError):
@@ -16,3 +16,9 @@ class IdempotencyKeyInUse(Conflict):
 
 class IdempotencyKeyReused(ValidationFailed):
     code = "idempotency_key_reused"
+
+
+class IdempotencyKeyForbidden(Forbidden):
+    """The key's stored response belongs to a request the caller could not have made."""
+
+    code = "idempotency_key_forbidden"

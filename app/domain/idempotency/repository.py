@@ -56,7 +56,16 @@ async def save(session: AsyncSession, values: dict[str, Any]) -> None:
         index_elements=["owner_id", "method", "path", "key"],
         set_={
             column: statement.excluded[column]
-            for column in ("fingerprint", "status_code", "content_type", "body", "expires_at")
+            for column in (
+                "fingerprint",
+                "key_id",
+                "agent_id",
+                "scopes",
+                "status_code",
+                "content_type",
+                "body",
+                "expires_at",
+            )
         }
         | {"created_at": func.now()},
     )

@@ -5,6 +5,10 @@ same transaction as the effect they protect.
 - same key, another body: ``IdempotencyKeyReused`` (422);
 - same key while the first request still runs: ``IdempotencyKeyInUse`` (409), decided
   without waiting by a transaction-scoped advisory lock on the key;
+- same key from a caller that could not have made the first request (an agent key
+  resending an owner key's or another agent's request, or a key without a scope the first
+  one used): ``IdempotencyKeyForbidden`` (403), checked before anything else about the
+  record, so such a caller learns nothing of the stored response;
 - responses with status 5xx are never stored (their transaction rolled back anyway).
 """
 
@@ -17,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.idempotency import repository
 from app.domain.idempotency.errors import (
+    IdempotencyKeyForbidden,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
@@ -30,6 +35,26 @@ class StoredResponse:
     status_code: int
     content_type: str
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    """Who made a request, as far as replaying its response goes: the key, the agent the
+    key is restricted to (``None``: an owner-wide key) and the scopes that mattered (those
+    of the route's rule the key held)."""
+
+    key_id: str | None
+    agent_id: str | None
+    scopes: frozenset[str]
+
+    def covers(self, original: "Authority") -> bool:
+        """Whether a caller with this authority could have made ``original``'s request: an
+        owner-wide key acts for every agent of its owner, an agent key for its own agent
+        only (never for an owner-wide request, which may name any agent); and it holds
+        every scope the original used."""
+        return (self.agent_id is None or self.agent_id == original.agent_id) and (
+            original.scopes <= self.scopes
+        )
 
 
 def fingerprint(body: bytes) -> str:
@@ -57,9 +82,20 @@ def _scope(owner_id: str, method: str, path: str, key: str) -> str:
 
 
 async def begin(
-    session: AsyncSession, *, owner_id: str, method: str, path: str, key: str, body: bytes
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    method: str,
+    path: str,
+    key: str,
+    body: bytes,
+    authority: Authority,
 ) -> StoredResponse | None:
-    """Claim the key for this request; return the stored response if it already ran."""
+    """Claim the key for this request; return the stored response if it already ran.
+
+    Raises ``InvalidIdempotencyKey`` (400), ``IdempotencyKeyInUse`` (409),
+    ``IdempotencyKeyForbidden`` (403: ``authority`` does not cover the stored request's)
+    and ``IdempotencyKeyReused`` (422: another body), in that order."""
     _check_key(key)
     # A finished request is replayed without the lock, so replays never block each other.
     row = await repository.get_live(session, owner_id, method, path, key)
@@ -76,6 +112,15 @@ async def begin(
         if claim.fingerprint is None:
             return None
         row = claim
+    # Records written before authorities were stored have no key: they are treated as an
+    # owner-wide key's, which only owner keys may replay.
+    original = Authority(row.key_id, row.agent_id, frozenset(row.scopes))
+    if not authority.covers(original):
+        raise IdempotencyKeyForbidden(
+            "This Idempotency-Key was used by a request this API key could not have made; "
+            "send another key",
+            param="Idempotency-Key",
+        )
     if row.fingerprint != fingerprint(body):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body",
@@ -92,11 +137,13 @@ async def complete(
     path: str,
     key: str,
     body: bytes,
+    authority: Authority,
     response: StoredResponse,
     now: datetime,
     retention: timedelta,
 ) -> None:
-    """Store the response in the request's transaction (never a 5xx)."""
+    """Store the response, and who made the request, in the request's transaction (never
+    a 5xx)."""
     if response.status_code >= 500:
         return
     await repository.save(
@@ -107,6 +154,9 @@ async def complete(
             "path": path,
             "key": key,
             "fingerprint": fingerprint(body),
+            "key_id": authority.key_id,
+            "agent_id": authority.agent_id,
+            "scopes": sorted(authority.scopes),
             "status_code": response.status_code,
             "content_type": response.content_type,
             "body": response.body,

@@ -513,11 +513,18 @@ async def list_for_agent(
     page: Page,
     starting_after: str | None,
 ) -> list[TransactionRead]:
+    """The agent's payments (made or received), newest first, after ``starting_after``.
+
+    Raises ``AgentNotFound`` (404) for an agent the caller does not see, and
+    ``TransactionNotFound`` (404, ``param`` ``starting_after``) for a cursor that is not
+    one of this agent's transactions."""
     await agent_service.get(session, principal, agent_id)
     anchor = None
     if starting_after is not None:
         anchor = await repository.get_transaction(session, principal.owner_id, starting_after)
-        if anchor is None:
+        # A cursor must be an item of this very listing: another agent's transaction (one
+        # an agent key may not see) answers exactly like one that does not exist.
+        if anchor is None or agent_id not in (anchor.agent_id, anchor.to_agent_id):
             raise TransactionNotFound(
                 f"Transaction {starting_after} not found", param="starting_after"
             )

@@ -110,10 +110,16 @@ async def list_requests(
     limit: int,
     cursor: str | None,
 ) -> list[PaymentRequestRead]:
+    """Requests the caller sent or must pay, newest first, after ``cursor``.
+
+    Raises ``PaymentRequestNotFound`` (404, ``param`` ``cursor``) for a cursor the caller
+    may not see, exactly as for one that does not exist."""
     before = None
     if cursor is not None:
         before = await repository.get_request(session, principal.owner_id, cursor)
-        if before is None:
+        # An agent key sees only the requests naming its agent: a cursor among its
+        # owner's other requests must not tell it that they exist.
+        if before is None or not _sees(principal, before):
             raise PaymentRequestNotFound(f"Payment request {cursor} not found", param="cursor")
     rows = await repository.list_requests(
         session, principal.owner_id, role=role, status=status, limit=limit, before=before

@@ -8,6 +8,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Mode
+from app.db import run_in_transaction
 from app.domain.apikey import service as apikey_service
 from app.domain.apikey.schemas import ApiKeyCreated, Principal, Scope, Tier
 from tests.api.helpers import MakeKey, bearer
@@ -135,14 +137,34 @@ async def test_default_scopes_are_those_of_the_defaults_the_caller_holds(
     assert created.json()["scopes"] == ["agents:read", "keys:write"]
 
 
+async def issue_as(
+    sessionmaker: async_sessionmaker[AsyncSession], caller: ApiKeyCreated, **fields: Any
+) -> apikey_service.KeyIssue:
+    """``create_key_as`` for ``caller``, committed (refusals keep their audit record)."""
+
+    async def work(session: AsyncSession) -> apikey_service.KeyIssue:
+        principal = await apikey_service.authenticate(session, caller.secret, Mode.sandbox)
+        return await apikey_service.create_key_as(session, principal, mode=Mode.sandbox, **fields)
+
+    return await run_in_transaction(sessionmaker, work)
+
+
 async def test_agent_key_creates_keys_for_its_own_agent_only(
     client: httpx.AsyncClient, make_key: MakeKey, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     caller, mine, other = await agent_key_with_keys_write(client, make_key, sessionmaker)
-    refused = await client.post(KEYS, json={"agent_id": other}, headers=bearer(caller))
-    body = assert_ceiling_refusal(refused, {"agent_id": other})
-    assert other in body["detail"]
-    assert mine in body["detail"]
+    # Over HTTP an agent key never reaches POST /keys, whatever its scopes (owner keys
+    # only: test_key_kinds); the ceiling still binds every caller of the service.
+    over_http = await client.post(KEYS, json={"agent_id": other}, headers=bearer(caller))
+    assert over_http.status_code == 403, over_http.text
+    assert over_http.json()["code"] == "agent_key_not_allowed"
+    refused = await issue_as(sessionmaker, caller, agent_id=other)
+    assert refused.created is None
+    assert refused.refusal is not None
+    assert refused.refusal.code == "key_ceiling_exceeded"
+    assert refused.refusal.beyond == {"agent_id": other}
+    assert other in refused.refusal.detail
+    assert mine in refused.refusal.detail
     [record] = [
         row
         for row in await audit_rows(sessionmaker, caller.owner_id)
@@ -151,16 +173,14 @@ async def test_agent_key_creates_keys_for_its_own_agent_only(
     assert record["agent_id"] == mine
     assert record["data"]["beyond"] == {"agent_id": other}
     # Omitted, the agent is the caller's: never an owner-wide key.
-    inherited = await client.post(KEYS, json={}, headers=bearer(caller))
-    assert inherited.status_code == 201, inherited.text
-    assert inherited.json()["agent_id"] == mine
-    assert inherited.json()["scopes"] == ["payments:write", "wallet:read"]
-    same = await client.post(
-        KEYS, json={"agent_id": mine, "scopes": ["wallet:read"]}, headers=bearer(caller)
-    )
-    assert same.status_code == 201, same.text
-    assert same.json()["agent_id"] == mine
-    assert same.json()["scopes"] == ["wallet:read"]
+    inherited = (await issue_as(sessionmaker, caller)).created
+    assert inherited is not None
+    assert inherited.agent_id == mine
+    assert inherited.scopes == ["payments:write", "wallet:read"]
+    same = (await issue_as(sessionmaker, caller, agent_id=mine, scopes=[Scope.wallet_read])).created
+    assert same is not None
+    assert same.agent_id == mine
+    assert same.scopes == ["wallet:read"]
 
 
 async def test_owner_key_may_restrict_a_new_key_to_any_of_its_agents(
@@ -265,22 +285,23 @@ async def test_refusal_names_every_field_beyond_in_request_order(
             {"id": caller.key_id},
         )
         await session.commit()
-    later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-    refused = await client.post(
-        KEYS,
-        json={
-            "expires_at": later,
-            "tier": "enterprise",
-            "agent_id": other,
-            "scopes": ["audit:read", "wallet:read"],
-        },
-        headers=bearer(caller),
+    later = datetime.now(UTC) + timedelta(days=30)
+    issue = await issue_as(
+        sessionmaker,
+        caller,
+        expires_at=later,
+        tier=Tier.enterprise,
+        agent_id=other,
+        scopes=[Scope.audit_read, Scope.wallet_read],
     )
-    body = assert_ceiling_refusal(
-        refused,
-        {"scopes": ["audit:read"], "agent_id": other, "tier": "enterprise", "expires_at": later},
-    )
-    detail = body["detail"]
+    assert issue.refusal is not None
+    assert issue.refusal.beyond == {
+        "scopes": ["audit:read"],
+        "agent_id": other,
+        "tier": "enterprise",
+        "expires_at": later.isoformat(),
+    }
+    detail = issue.refusal.detail
     positions = [detail.index(part) for part in ("scopes", "agent_id", "tier", "expires_at")]
     assert positions == sorted(positions)
     assert "wallet:read" not in detail
