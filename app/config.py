@@ -37,8 +37,16 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "PURSER_REDIS_URL")
     )
-    #: ``off`` disables API rate limiting (for benchmarks).
+    #: ``off`` disables API rate limiting (for benchmarks), failed-authentication
+    #: throttling included.
     rate_limits: Literal["on", "off"] = "on"
+    #: Failed authentications (401) a client address may have per minute; past them its
+    #: attempts are 429 before any database query (keys that authenticated recently
+    #: excepted). IPv6 addresses count by /64.
+    auth_failures_per_address: int = Field(default=20, ge=1, le=100_000)
+    #: Failed authentications a key id may have per minute; past them the key id's attempts
+    #: from addresses that failed too are 429 before any database query.
+    auth_failures_per_key_id: int = Field(default=10, ge=1, le=100_000)
     #: Fernet key encrypting stored webhook secrets (required in live mode; a sandbox
     #: without one keeps a generated key in ``data_dir/secret.key``).
     secret_key: str | None = None

@@ -1,5 +1,6 @@
 """Request-scoped dependencies."""
 
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.api.routing import EdgeRoute
 from app.config import Settings
 from app.domain.apikey import service as apikey_service
+from app.domain.apikey.errors import InvalidApiKey
 from app.domain.apikey.schemas import KeyKind, Principal, Scope
 from app.errors import AppError, Forbidden
 from app.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, Page
-from app.kit.rate_limit import RateLimiter
+from app.kit.rate_limit import RateLimiter, client_bucket, failure_budget
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -50,27 +52,68 @@ class RateLimited(AppError):
     title = "Too many requests"
 
 
+class AuthenticationThrottled(RateLimited):
+    """Too many failed authentications from this client address or for this key id."""
+
+    code = "authentication_throttled"
+    title = "Too many failed authentications"
+
+
+# The key id part of a key, as ``app.domain.apikey.service`` writes keys
+# (``sk_test_<16 hex>_<secret>``); only this prefix is read, whatever follows it.
+_CLAIMED_KEY_ID = re.compile(r"sk_(?:test|live)_([0-9a-f]{16})_", re.ASCII)
+
+
+def _claimed_key_id(presented: str | None) -> str | None:
+    """``key_<16 hex>`` when the presented key's key id part is well-formed, else None."""
+    match = _CLAIMED_KEY_ID.match(presented or "")
+    return None if match is None else f"key_{match.group(1)}"
+
+
 async def get_principal(
     request: Request,
     session: SessionDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     api_key: Annotated[str | None, Security(_api_key_header)],
 ) -> Principal:
-    """Authenticate the API key, then count the request against the key's budget."""
+    """Authenticate the API key, then count the request against the key's budget.
+
+    Failed authentications (every 401) are counted per client address and per claimed key
+    id (``RateLimiter.failed``); past ``PURSER_AUTH_FAILURES_PER_ADDRESS`` /
+    ``PURSER_AUTH_FAILURES_PER_KEY_ID`` a minute, attempts are refused with 429
+    ``authentication_throttled`` and ``Retry-After`` before the database is asked about the
+    key (the rules: ``RateLimiter.refusal``). A malformed key never costs a query.
+    """
     settings: Settings = request.app.state.settings
     presented = api_key or (bearer.credentials if bearer else None)
-    principal = await apikey_service.authenticate(session, presented, settings.mode)
     limiter: RateLimiter | None = request.app.state.rate_limiter
-    if limiter is not None:
-        decision = await limiter.hit(principal.key_id, principal.tier)
-        request.state.rate_limit_headers = decision.headers()
-        if not decision.allowed:
-            error = RateLimited(
-                f"Rate limit of {decision.limit} requests exceeded for this API key; "
-                "retry after the reset time"
-            )
-            error.headers["Retry-After"] = str(max(decision.reset - int(time.time()), 1))
-            raise error
+    if limiter is None:
+        return await apikey_service.authenticate(session, presented, settings.mode)
+    budget = failure_budget(settings.auth_failures_per_address, settings.auth_failures_per_key_id)
+    address = client_bucket(request.client.host if request.client else None)
+    claimed = _claimed_key_id(presented)
+    wait = await limiter.refusal(address, claimed, budget)
+    if wait is not None:
+        throttled = AuthenticationThrottled(
+            f"Too many failed authentications; retry after {wait} seconds"
+        )
+        throttled.headers["Retry-After"] = str(wait)
+        raise throttled
+    try:
+        principal = await apikey_service.authenticate(session, presented, settings.mode)
+    except InvalidApiKey:
+        await limiter.failed(address, claimed, budget)
+        raise
+    await limiter.succeeded(principal.key_id)
+    decision = await limiter.hit(principal.key_id, principal.tier)
+    request.state.rate_limit_headers = decision.headers()
+    if not decision.allowed:
+        error = RateLimited(
+            f"Rate limit of {decision.limit} requests exceeded for this API key; "
+            "retry after the reset time"
+        )
+        error.headers["Retry-After"] = str(max(decision.reset - int(time.time()), 1))
+        raise error
     return principal
 
 
