@@ -2,21 +2,25 @@
 
 import asyncio
 import contextlib
+import copy
 import json
+import logging
+import logging.config
 import os
+import re
 import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import typer
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 from uvicorn.supervisors import Multiprocess
 
-from app.config import Mode, get_settings
+from app.config import Mode, Settings, get_settings
 from app.db import (
     MixedModes,
     check_modes_apart,
@@ -42,6 +46,109 @@ keys_cli = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
+
+
+# --- Logging: no secret reaches a log line ----------------------------------------------
+
+#: What stands in a log line for whatever was removed.
+REDACTED: Final = "***"
+# A whole API key, a webhook secret, and a hex digest of 64 digits (a key's secret or its
+# stored SHA-256): nothing a log reader needs, anything an attacker would.
+_KEY_LIKE: Final = re.compile(r"\b(sk_(?:test|live)|whsec)_[A-Za-z0-9_+/=-]+")
+_HEX_64: Final = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+# A Fernet token (an encrypted webhook secret): version byte 0x80, base64url.
+_FERNET: Final = re.compile(r"\bgAAAAA[A-Za-z0-9_=-]{20,}")
+# What a database error quotes of the row or statement: SQLAlchemy's ``[parameters: …]``
+# and PostgreSQL's ``DETAIL: Key (column)=(value)`` and ``Failing row contains (…)``.
+_SQL_PARAMETERS: Final = re.compile(r"\[parameters: [^\n]*\]")
+_SQL_KEY_DETAIL: Final = re.compile(r"(Key \([^)\n]*\)=\()[^\n]*?(\) (?:already exists|is not))")
+_SQL_FAILING_ROW: Final = re.compile(r"(Failing row contains \()[^\n]*(\))")
+# A query parameter name kept in an access log line: letters and underscores, short.
+_PLAIN_NAME: Final = re.compile(r"[A-Za-z_]{1,32}")
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` without API keys, webhook secrets, 64-digit hex digests, Fernet tokens and
+    the values a database error quotes."""
+    text = _KEY_LIKE.sub(rf"\1_{REDACTED}", text)
+    text = _HEX_64.sub(REDACTED, text)
+    text = _FERNET.sub(REDACTED, text)
+    text = _SQL_PARAMETERS.sub(f"[parameters: {REDACTED}]", text)
+    text = _SQL_KEY_DETAIL.sub(rf"\g<1>{REDACTED}\g<2>", text)
+    return _SQL_FAILING_ROW.sub(rf"\g<1>{REDACTED}\g<2>", text)
+
+
+def redact_target(target: str) -> str:
+    """A request target as an access log may show it: every query value replaced by
+    ``***``, a parameter name kept only if it is letters and underscores (at most 32), the
+    path cleared of anything shaped like a secret. A client that puts its key in the query
+    string (``?api_key=sk_test_…``, ``?sk_test_…``, percent-encoded or not) leaves no trace
+    of it."""
+    path, mark, query = target.partition("?")
+    path = redact_secrets(path)
+    if not mark:
+        return path
+    pairs: list[str] = []
+    for pair in query.split("&"):
+        if not pair:
+            pairs.append(pair)
+            continue
+        name, equals, _ = pair.partition("=")
+        shown = name if _PLAIN_NAME.fullmatch(name) else REDACTED
+        pairs.append(f"{shown}={REDACTED}" if equals else shown)
+    return f"{path}?{'&'.join(pairs)}"
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that rewrites each record before it is written: the request target
+    of uvicorn's access lines through ``redact_target``, every other message and every
+    traceback through ``redact_secrets``. Rejects nothing."""
+
+    _formatter: Final = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            # (client address, method, path with query string, HTTP version, status)
+            record.args = (*args[:2], redact_target(str(args[2])), *args[3:])
+        else:
+            message = record.getMessage()
+            cleaned = redact_secrets(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_secrets(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_secrets(record.stack_info)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """The logging of ``purser serve`` and ``purser worker``: uvicorn's own configuration,
+    with ``RedactingFilter`` on both its handlers, and the root logger (Purser's records,
+    warnings and up, and any library's) written through the same filtered handler."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    # By its import path: worker processes of `purser serve --workers` build it anew.
+    config["filters"] = {"redact": {"()": "app.cli.RedactingFilter"}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
+    config["root"] = {"handlers": ["default"], "level": "WARNING"}
+    return config
+
+
+def server_options(
+    settings: Settings, *, host: str | None = None, port: int | None = None
+) -> dict[str, Any]:
+    """The uvicorn options ``purser serve`` runs with (its tests serve with them too)."""
+    return {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level,
+        "log_config": log_config(),
+        "proxy_headers": False,
+    }
 
 
 def _database_url() -> str:
@@ -163,15 +270,10 @@ def serve(
     # uvicorn re-raises SIGTERM after its graceful shutdown; with this handler in place
     # that becomes a normal exit, so the embedded PostgreSQL is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    options = {
-        "host": host or settings.host,
-        "port": port or settings.port,
-        "log_level": settings.log_level,
-        "proxy_headers": False,
-    }
+    options = server_options(settings, host=host, port=port)
     processes = workers or settings.workers
     if processes == 1:
-        uvicorn.run(create_app(database_url=url, settings=settings), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(database_url=url, settings=settings), **options)
         return
     # Worker processes build their app from the environment; they share this process's
     # database (the embedded server stays owned by this process).
@@ -180,7 +282,7 @@ def serve(
         "app.main:create_app_from_env",
         factory=True,
         workers=processes,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     listener = config.bind_socket()
     # NOTE: uvicorn binds the shared listener with proto 0, so asyncio never turns Nagle
@@ -215,6 +317,7 @@ def worker() -> None:
             await engine.dispose()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    logging.config.dictConfig(log_config())
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
 
