@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api.edge import BodyLimitMiddleware, UnexpectedErrorMiddleware
+from app.api.edge import BodyLimitMiddleware, FramingMiddleware, UnexpectedErrorMiddleware
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.request_context import RequestContextMiddleware
@@ -82,6 +82,8 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     app.add_middleware(RetryOnConflictMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(UnexpectedErrorMiddleware)
+    # Ambiguous framing is refused before anything reads the body or its length.
+    app.add_middleware(FramingMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(api_router)
