@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -152,10 +153,25 @@ class AuditRecord(CreatedAt, Base):
     Writers only insert (no lock). A sealer later assigns each committed row the next
     ``chain_seq`` and ``hash = sha256(prev_hash + canonical row)``, so the chain costs the
     payment path nothing; ``purser audit verify`` recomputes it.
+
+    ``seq`` and ``chain_seq`` are global and stay inside: the API shows ``owner_seq``, the
+    row's place among its owner's records (1, 2, 3… in chain order), which the sealer gives
+    it with its chain position. A global number would let an owner count everyone's
+    payments between two of its own.
     """
 
     __tablename__ = "audit_records"
-    __table_args__ = (Index("ix_audit_records_owner_id_seq", "owner_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "owner_seq", name="uq_audit_records_owner_id_owner_seq"),
+        # The owner's records not sealed yet (the first page of GET /audit).
+        Index(
+            "ix_audit_records_owner_id_unsealed",
+            "owner_id",
+            "seq",
+            postgresql_where="owner_seq IS NULL",
+        ),
+        CheckConstraint("(owner_seq IS NULL) = (chain_seq IS NULL)", name="owner_seq_when_sealed"),
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     owner_id: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -169,5 +185,6 @@ class AuditRecord(CreatedAt, Base):
     currency: Mapped[str | None] = mapped_column(String(8))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     chain_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    owner_seq: Mapped[int | None] = mapped_column(BigInteger)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))

@@ -20,8 +20,10 @@ async def list_audit_records(
         str | None, Query(max_length=40, description="`next_cursor` of the previous page")
     ] = None,
 ) -> AuditPage:
-    """The owner's audit records, newest first. `sealed` tells whether a record has its
-    place in the hash chain yet (within about a second)."""
+    """The owner's audit records, newest first. `seq` numbers the owner's own records (1, 2,
+    3… in chain order, without gaps) and is given with the record's place in the hash chain,
+    within about a second (`sealed`); records not sealed yet lead the first page with `seq`
+    null. `next_cursor` continues with the sealed records numbered below the page's last."""
     return await audit_service.list_for_owner(
         session, principal.owner_id, limit=limit, cursor=cursor
     )

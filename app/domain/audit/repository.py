@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, insert, select, text
+from sqlalchemy import Row, Table, insert, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.payment import AuditRecord
@@ -45,27 +45,46 @@ async def unsealed(session: AsyncSession, limit: int) -> Sequence[Row[Any]]:
     return rows
 
 
+_LAST_OWNER_SEQS = text(
+    """
+    SELECT o.owner_id,
+           COALESCE((SELECT max(a.owner_seq) FROM audit_records a
+                      WHERE a.owner_id = o.owner_id), 0) AS last
+      FROM unnest(CAST(:owners AS text[])) AS o(owner_id)
+    """
+)
+
+
+async def last_owner_seqs(session: AsyncSession, owner_ids: list[str]) -> dict[str, int]:
+    """The highest ``owner_seq`` given to each owner in ``owner_ids`` (0 for none yet): one
+    statement, one backward step of the ``(owner_id, owner_seq)`` index per owner."""
+    if not owner_ids:
+        return {}
+    rows = await session.execute(_LAST_OWNER_SEQS, {"owners": owner_ids})
+    return {row.owner_id: row.last for row in rows}
+
+
 _SEAL = text(
     """
     UPDATE audit_records a
-       SET chain_seq = u.chain_seq, prev_hash = u.prev_hash, hash = u.hash
+       SET chain_seq = u.chain_seq, owner_seq = u.owner_seq,
+           prev_hash = u.prev_hash, hash = u.hash
       FROM unnest(CAST(:seqs AS bigint[]), CAST(:chain_seqs AS bigint[]),
-                  CAST(:prev_hashes AS text[]), CAST(:hashes AS text[]))
-           AS u(seq, chain_seq, prev_hash, hash)
+                  CAST(:owner_seqs AS bigint[]), CAST(:prev_hashes AS text[]),
+                  CAST(:hashes AS text[]))
+           AS u(seq, chain_seq, owner_seq, prev_hash, hash)
      WHERE a.seq = u.seq
     """
 )
 
 
-async def seal(session: AsyncSession, links: list[tuple[int, int, str, str]]) -> None:
-    """Write ``(seq, chain_seq, prev_hash, hash)`` links in one statement."""
+async def seal(session: AsyncSession, links: list[tuple[int, int, int, str, str]]) -> None:
+    """Write ``(seq, chain_seq, owner_seq, prev_hash, hash)`` links in one statement."""
     if not links:
         return
-    seqs, chain_seqs, prev_hashes, hashes = (list(column) for column in zip(*links, strict=True))
-    await session.execute(
-        _SEAL,
-        {"seqs": seqs, "chain_seqs": chain_seqs, "prev_hashes": prev_hashes, "hashes": hashes},
-    )
+    columns = [list(column) for column in zip(*links, strict=True)]
+    names = ("seqs", "chain_seqs", "owner_seqs", "prev_hashes", "hashes")
+    await session.execute(_SEAL, dict(zip(names, columns, strict=True)))
 
 
 async def sealed_in_order(
@@ -91,11 +110,35 @@ async def count_unsealed(session: AsyncSession) -> int:
 
 
 async def list_for_owner(
-    session: AsyncSession, owner_id: str, *, limit: int, before_seq: int | None
-) -> Sequence[Row[Any]]:
-    statement = select(_audit).where(_audit.c.owner_id == owner_id)
-    if before_seq is not None:
-        statement = statement.where(_audit.c.seq < before_seq)
-    statement = statement.order_by(_audit.c.seq.desc()).limit(limit)
-    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
-    return rows
+    session: AsyncSession, owner_id: str, *, limit: int, before_owner_seq: int | None
+) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+    """The owner's records newest first, in one statement (one snapshot, so a record sealed
+    meanwhile is never both or neither): ``(unsealed, sealed)``, up to ``limit`` of each.
+
+    Without ``before_owner_seq``: the unsealed records (by insertion, newest first) and the
+    newest sealed ones; with it, no unsealed records and the sealed ones numbered below it.
+    """
+    sealed = (
+        select(_audit)
+        .where(_audit.c.owner_id == owner_id, _audit.c.owner_seq.is_not(None))
+        .order_by(_audit.c.owner_seq.desc())
+        .limit(limit)
+    )
+    if before_owner_seq is not None:
+        rows: Sequence[Row[Any]] = (
+            await session.execute(sealed.where(_audit.c.owner_seq < before_owner_seq))
+        ).all()
+        return [], rows
+    unsealed = (
+        select(_audit)
+        .where(_audit.c.owner_id == owner_id, _audit.c.owner_seq.is_(None))
+        .order_by(_audit.c.seq.desc())
+        .limit(limit)
+    )
+    both = union_all(unsealed.subquery().select(), sealed.subquery().select())
+    rows = (await session.execute(both)).all()
+    # A union keeps no order of its own: each part is sorted here (2 * limit rows at most).
+    return (
+        sorted((r for r in rows if r.owner_seq is None), key=lambda r: -r.seq),
+        sorted((r for r in rows if r.owner_seq is not None), key=lambda r: -r.owner_seq),
+    )

@@ -1,11 +1,16 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AuditRecordRead(BaseModel):
-    seq: int
+    seq: int | None = Field(
+        description=(
+            "The record's number among the owner's own records (1, 2, 3… in chain order, "
+            "without gaps), given when it is sealed; null until then"
+        )
+    )
     event: str
     key_id: str | None
     request_id: str | None

@@ -1,9 +1,17 @@
 """The audit trail: append-only records of every money-relevant event, hash-chained.
 
 Writers only insert, with no lock, so the chain is not a global lock on the payment path.
-``seal`` (run by the worker every second, and by ``purser audit verify``) gives committed
+``seal`` (run by the worker every second, and by ``purser audit seal``) gives committed
 rows the next chain position and ``hash = sha256(prev_hash | canonical row)``; ``verify``
 recomputes the chain from the start and reports the first row that does not match.
+
+Owners see their own numbering, never the global one: ``seal`` also gives each row the
+next number of its owner (``owner_seq``: 1, 2, 3… in chain order, without gaps), which
+``GET /audit`` shows as ``seq`` and its cursors carry. A global position would tell an
+owner how many records (payments) other owners made between two of its own. Numbering at
+seal time costs writers nothing: the one sealer already takes rows in order, under its
+lock, so no owner's payments wait on a counter. ``owner_seq`` is not part of the hash (rows
+sealed before it existed keep their hashes); ``verify`` recomputes it from the chain.
 """
 
 import hashlib
@@ -21,7 +29,7 @@ from app.errors import ValidationFailed
 from app.kit.money import format_amount
 
 GENESIS = "0" * 64
-#: ``next_cursor`` as this API writes it: ``aud_`` and a sequence number within BIGINT.
+#: ``next_cursor`` as this API writes it: ``aud_`` and an owner's sequence number (BIGINT).
 _CURSOR = re.compile(r"aud_[0-9]{1,18}", re.ASCII)
 _HASHED_FIELDS = (
     "seq",
@@ -84,17 +92,22 @@ def row_hash(row: Row[Any] | dict[str, Any], chain_seq: int, prev_hash: str) -> 
 
 
 async def seal(session: AsyncSession, *, batch: int = 1000) -> int:
-    """Chain up to ``batch`` committed, unsealed rows; returns how many were sealed."""
+    """Chain up to ``batch`` committed, unsealed rows, each with its owner's next
+    ``owner_seq``; returns how many were sealed (0 if another sealer holds the lock)."""
     if not await repository.try_lock_sealer(session):
+        return 0
+    rows = await repository.unsealed(session, batch)
+    if not rows:
         return 0
     last = await repository.last_sealed(session)
     chain_seq, prev_hash = (last.chain_seq, last.hash) if last else (0, GENESIS)
-    rows = await repository.unsealed(session, batch)
+    owner_seqs = await repository.last_owner_seqs(session, sorted({row.owner_id for row in rows}))
     links = []
     for row in rows:
         chain_seq += 1
+        owner_seqs[row.owner_id] += 1
         digest = row_hash(row, chain_seq, prev_hash)
-        links.append((row.seq, chain_seq, prev_hash, digest))
+        links.append((row.seq, chain_seq, owner_seqs[row.owner_id], prev_hash, digest))
         prev_hash = digest
     await repository.seal(session, links)
     return len(rows)
@@ -109,8 +122,11 @@ class VerifyResult:
 
 
 async def verify(session: AsyncSession, *, page: int = 5000) -> VerifyResult:
-    """Recompute the chain from its start; stop at the first row that does not match."""
+    """Recompute the chain from its start; stop at the first row that does not match (its
+    position, its link, its contents, or its owner's number: each owner's rows must be
+    numbered 1, 2, 3… in chain order). ``bad_seq`` is the row's internal ``seq``."""
     expected_seq, prev_hash, checked = 0, GENESIS, 0
+    owner_counts: dict[str, int] = {}
     while True:
         rows = await repository.sealed_in_order(session, expected_seq, page)
         if not rows:
@@ -123,6 +139,12 @@ async def verify(session: AsyncSession, *, page: int = 5000) -> VerifyResult:
                 return VerifyResult(checked, 0, row.seq, "prev_hash does not match the chain")
             if row_hash(row, row.chain_seq, prev_hash) != row.hash:
                 return VerifyResult(checked, 0, row.seq, "contents do not match the hash")
+            owner_seq = owner_counts.get(row.owner_id, 0) + 1
+            if row.owner_seq != owner_seq:
+                return VerifyResult(
+                    checked, 0, row.seq, f"owner sequence {row.owner_seq} where {owner_seq} is due"
+                )
+            owner_counts[row.owner_id] = owner_seq
             prev_hash = row.hash
             checked += 1
     return VerifyResult(checked, await repository.count_unsealed(session))
@@ -130,7 +152,7 @@ async def verify(session: AsyncSession, *, page: int = 5000) -> VerifyResult:
 
 def _read(row: Row[Any]) -> AuditRecordRead:
     return AuditRecordRead(
-        seq=row.seq,
+        seq=row.owner_seq,
         event=row.event,
         key_id=row.key_id,
         request_id=row.request_id,
@@ -150,12 +172,31 @@ def _read(row: Row[Any]) -> AuditRecordRead:
 async def list_for_owner(
     session: AsyncSession, owner_id: str, *, limit: int, cursor: str | None
 ) -> AuditPage:
-    """The owner's records, newest first; ``cursor`` continues where the last page ended."""
+    """The owner's records, newest first: ``AuditPage(data=[AuditRecordRead…],
+    next_cursor="aud_<seq>" | None)``, ``seq`` being the owner's own number.
+
+    The first page (no ``cursor``) starts with the records not sealed yet (``seq`` null,
+    ``sealed`` false; they get their number within about a second), then the newest sealed
+    ones. ``next_cursor`` is set when the page is full and continues with the sealed
+    records numbered below the page's last one (below every sealed record if the page held
+    only unsealed ones): unsealed records beyond a full first page show up once sealed.
+    Raises ``ValidationFailed`` (422, ``param="cursor"``) for a cursor this API did not
+    write.
+    """
     before: int | None = None
     if cursor is not None:
         if _CURSOR.fullmatch(cursor) is None:
             raise ValidationFailed("cursor is not one this API returned", param="cursor")
         before = int(cursor[4:])
-    rows = await repository.list_for_owner(session, owner_id, limit=limit, before_seq=before)
-    next_cursor = f"aud_{rows[-1].seq}" if len(rows) == limit else None
+    unsealed, sealed = await repository.list_for_owner(
+        session, owner_id, limit=limit, before_owner_seq=before
+    )
+    rows = [*unsealed, *sealed][:limit]
+    next_cursor: str | None = None
+    if len(rows) == limit:
+        last = rows[-1]
+        if last.owner_seq is not None:
+            next_cursor = f"aud_{last.owner_seq}"
+        elif sealed:
+            next_cursor = f"aud_{sealed[0].owner_seq + 1}"
     return AuditPage(data=[_read(row) for row in rows], next_cursor=next_cursor)
