@@ -1,9 +1,10 @@
 """Webhook deliveries per second to a local receiver, with 1 and 2 workers.
 
 N events for one owner are fanned out to one subscription; the workers (asyncio tasks in
-this process, each with its own HTTP client and database connections, claiming batches
-with SKIP LOCKED exactly as `purser worker` does) deliver them to a uvicorn receiver on
-loopback that answers 200. Every attempt is signed and logged as in production.
+this process, each with its own HTTP client and database connections, leasing due
+deliveries with SKIP LOCKED and starting attempts as slots free up, exactly as `purser
+worker` does) deliver them to a uvicorn receiver on loopback that answers 200. Every
+attempt is signed and logged as in production.
 """
 
 import argparse
@@ -12,7 +13,6 @@ import os
 import time
 from pathlib import Path
 
-import httpx
 from cryptography.fernet import Fernet
 
 from app.db import create_engine, create_sessionmaker, run_in_transaction
@@ -57,11 +57,15 @@ async def run(events: int, workers: int, box: SecretBox, database_url: str) -> t
             pass
 
         async def worker() -> None:
-            async with httpx.AsyncClient(timeout=10) as http:
-                while await delivery.deliver_due(
-                    sessionmaker, http, box, now=utc_now(), sandbox=True, batch=50
-                ):
-                    pass
+            async with delivery.Sender(sandbox=True) as sender:
+                dispatcher = delivery.Dispatcher(sessionmaker, sender, box)
+                try:
+                    while len(receiver.requests) < events:
+                        if not await dispatcher.dispatch(utc_now()):
+                            await dispatcher.wait(0.05)
+                    await dispatcher.drain()
+                finally:
+                    await dispatcher.aclose()
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(workers)))

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.deps import SessionDep, SettingsDep, scoped
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
+from app.api.request_context import request_id_var
 from app.api.routing import EdgeRoute
 from app.config import Mode
 from app.domain.apikey.schemas import Principal, Scope
@@ -27,6 +28,10 @@ Owner = Annotated[Principal, scoped(Scope.webhooks)]
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "PURSER_SECRET_KEY is not configured"}
 }
+
+
+#: RFC 9111 §5.2.2.5: a response that carries a signing secret is stored by no cache.
+NO_STORE = "no-store"
 
 
 def _box(request: Request) -> SecretBox:
@@ -54,11 +59,23 @@ async def create_webhook(
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
+    response: Response,
 ) -> WebhookCreated:
-    """Subscribe a URL to event types. The `secret` (`whsec_…`) is returned only here."""
-    return await webhook_service.create(
-        session, principal.owner_id, payload, _box(request), sandbox=settings.mode is Mode.sandbox
+    """Subscribe a URL to event types. The `secret` (`whsec_…`) is returned only here
+    (`Cache-Control: no-store`). The URL is checked completely: an RFC 3986 URI, https
+    (http too in the sandbox), no credentials, a port from 1 to 65535, and in live mode a
+    host whose every address is public; anything else is `422 invalid_webhook_url`."""
+    created = await webhook_service.create(
+        session,
+        principal.owner_id,
+        payload,
+        _box(request),
+        sandbox=settings.mode is Mode.sandbox,
+        key_id=principal.key_id,
+        request_id=request_id_var.get(),
     )
+    response.headers["Cache-Control"] = NO_STORE
+    return created
 
 
 @router.get("", response_model=list[WebhookRead])
@@ -81,13 +98,25 @@ async def update_webhook(
 ) -> WebhookRead:
     """Change the URL, event types, description, or re-enable (`is_active: true`)."""
     return await webhook_service.update(
-        session, principal.owner_id, subscription_id, payload, sandbox=settings.mode is Mode.sandbox
+        session,
+        principal.owner_id,
+        subscription_id,
+        payload,
+        sandbox=settings.mode is Mode.sandbox,
+        key_id=principal.key_id,
+        request_id=request_id_var.get(),
     )
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def delete_webhook(subscription_id: str, principal: Owner, session: SessionDep) -> Response:
-    await webhook_service.delete(session, principal.owner_id, subscription_id)
+    await webhook_service.delete(
+        session,
+        principal.owner_id,
+        subscription_id,
+        key_id=principal.key_id,
+        request_id=request_id_var.get(),
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -112,12 +141,25 @@ async def test_webhook(
     responses={**NOT_FOUND, **UNAVAILABLE},
 )
 async def rotate_webhook_secret(
-    subscription_id: str, principal: Owner, session: SessionDep, request: Request
+    subscription_id: str,
+    principal: Owner,
+    session: SessionDep,
+    request: Request,
+    response: Response,
 ) -> WebhookCreated:
-    """A new secret (returned once); the old one keeps signing beside it for 24 hours."""
-    return await webhook_service.rotate_secret(
-        session, principal.owner_id, subscription_id, _box(request), request.app.state.clock()
+    """A new secret (returned once, `Cache-Control: no-store`); the old one keeps signing
+    beside it for 24 hours."""
+    rotated = await webhook_service.rotate_secret(
+        session,
+        principal.owner_id,
+        subscription_id,
+        _box(request),
+        request.app.state.clock(),
+        key_id=principal.key_id,
+        request_id=request_id_var.get(),
     )
+    response.headers["Cache-Control"] = NO_STORE
+    return rotated
 
 
 @router.get(

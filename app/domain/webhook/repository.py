@@ -1,4 +1,4 @@
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -113,15 +113,34 @@ async def mark_fanned_out(session: AsyncSession, event_ids: list[str], now: date
 
 _CLAIM = text(
     """
+    WITH busy AS (
+        SELECT b.endpoint_id, b.running
+          FROM unnest(CAST(:busy_ids AS text[]), CAST(:busy_counts AS integer[]))
+               AS b(endpoint_id, running)
+    ),
+    ranked AS MATERIALIZED (
+        SELECT d2.id,
+               row_number() OVER (PARTITION BY d2.endpoint_id
+                                  ORDER BY d2.event_created_at, d2.id)
+                 + coalesce(busy.running, 0) AS slot
+          FROM webhook_deliveries d2
+          JOIN webhook_endpoints e ON e.id = d2.endpoint_id AND e.is_active
+          LEFT JOIN busy ON busy.endpoint_id = d2.endpoint_id
+         WHERE d2.status = 'pending' AND d2.next_attempt_at <= :now
+    ),
+    due AS (
+        SELECT d3.id
+          FROM ranked r
+          JOIN webhook_deliveries d3 ON d3.id = r.id
+         WHERE r.slot <= :per_endpoint
+           AND d3.status = 'pending' AND d3.next_attempt_at <= :now
+         ORDER BY r.slot, d3.event_created_at, d3.id
+         LIMIT :limit
+           FOR UPDATE OF d3 SKIP LOCKED
+    )
     UPDATE webhook_deliveries d
        SET next_attempt_at = :lease_until
-      FROM (SELECT d2.id
-              FROM webhook_deliveries d2
-              JOIN webhook_endpoints e ON e.id = d2.endpoint_id AND e.is_active
-             WHERE d2.status = 'pending' AND d2.next_attempt_at <= :now
-             ORDER BY d2.event_created_at, d2.id
-             LIMIT :limit
-               FOR UPDATE OF d2 SKIP LOCKED) AS due
+      FROM due
      WHERE d.id = due.id
     RETURNING d.*
     """
@@ -129,13 +148,32 @@ _CLAIM = text(
 
 
 async def claim_due(
-    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+    session: AsyncSession,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    per_endpoint: int,
+    busy: Mapping[str, int] | None = None,
 ) -> Sequence[Row[Any]]:
-    """Lease due deliveries to this worker: the lease moves ``next_attempt_at`` ahead, so
-    no other worker takes them until it runs out (a crashed worker's leases do)."""
-    rows: Sequence[Row[Any]] = (
-        await session.execute(_CLAIM, {"now": now, "lease_until": lease_until, "limit": limit})
-    ).all()
+    """Lease up to ``limit`` due deliveries to this worker: the lease moves
+    ``next_attempt_at`` ahead, so no other worker takes them until it runs out (a crashed
+    worker's leases do).
+
+    Fair across endpoints: at most ``per_endpoint`` deliveries of one endpoint, counting
+    the ``busy`` ones (endpoint id -> attempts this worker still runs), its oldest first;
+    every endpoint's first due delivery comes before any endpoint's second. Rows come
+    back oldest event first."""
+    busy = busy or {}
+    params = {
+        "now": now,
+        "lease_until": lease_until,
+        "limit": limit,
+        "per_endpoint": per_endpoint,
+        "busy_ids": list(busy),
+        "busy_counts": list(busy.values()),
+    }
+    rows: Sequence[Row[Any]] = (await session.execute(_CLAIM, params)).all()
     return sorted(rows, key=lambda row: (row.event_created_at, row.id))
 
 

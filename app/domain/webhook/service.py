@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.audit import service as audit_service
 from app.domain.webhook import repository, urls
 from app.domain.webhook.errors import DeliveryNotFound, UnknownEventType, WebhookNotFound
 from app.domain.webhook.schemas import (
@@ -41,6 +42,27 @@ def _read(row: Row[Any]) -> WebhookRead:
     )
 
 
+def _audit(
+    owner_id: str,
+    event: str,
+    endpoint_id: str,
+    *,
+    key_id: str | None,
+    request_id: str | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """An audit record of a change to a subscription. ``data`` never holds a secret."""
+    return audit_service.record(
+        owner_id=owner_id,
+        event=event,
+        subject_type="webhook",
+        subject_id=endpoint_id,
+        key_id=key_id,
+        request_id=request_id,
+        data=data,
+    )
+
+
 def _check_events(events: list[str]) -> list[str]:
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown:
@@ -70,9 +92,20 @@ async def _get(session: AsyncSession, owner_id: str, endpoint_id: str) -> Row[An
 
 
 async def create(
-    session: AsyncSession, owner_id: str, data: WebhookCreate, box: SecretBox, *, sandbox: bool
+    session: AsyncSession,
+    owner_id: str,
+    data: WebhookCreate,
+    box: SecretBox,
+    *,
+    sandbox: bool,
+    key_id: str | None = None,
+    request_id: str | None = None,
 ) -> WebhookCreated:
+    """Subscribe ``data.url``; the secret is in the result only. Writes a
+    ``webhook_created`` audit record (URL, events, description; never the secret) for
+    ``key_id``'s request. Raises ``InvalidWebhookUrl`` / ``UnknownEventType`` (422)."""
     await urls.check_destination(data.url, sandbox=sandbox)
+    events = _check_events(data.events)
     secret = new_secret()
     endpoint_id = new_id("whsub")
     await repository.insert_endpoint(
@@ -81,11 +114,20 @@ async def create(
             "id": endpoint_id,
             "owner_id": owner_id,
             "url": data.url,
-            "events": _check_events(data.events),
+            "events": events,
             "description": data.description,
             "secret_encrypted": box.encrypt(secret),
         },
     )
+    record = _audit(
+        owner_id,
+        "webhook_created",
+        endpoint_id,
+        key_id=key_id,
+        request_id=request_id,
+        data={"url": data.url, "events": events, "description": data.description},
+    )
+    await audit_service.append(session, [record])
     return WebhookCreated(
         **_read(await _get(session, owner_id, endpoint_id)).model_dump(), secret=secret
     )
@@ -100,9 +142,19 @@ async def list_endpoints(session: AsyncSession, owner_id: str) -> list[WebhookRe
 
 
 async def update(
-    session: AsyncSession, owner_id: str, endpoint_id: str, data: WebhookUpdate, *, sandbox: bool
+    session: AsyncSession,
+    owner_id: str,
+    endpoint_id: str,
+    data: WebhookUpdate,
+    *,
+    sandbox: bool,
+    key_id: str | None = None,
+    request_id: str | None = None,
 ) -> WebhookRead:
-    await _get(session, owner_id, endpoint_id)
+    """Change what ``data`` sets; a change writes a ``webhook_updated`` audit record with
+    each changed field's value before and after. Raises ``WebhookNotFound`` (404),
+    ``InvalidWebhookUrl`` / ``UnknownEventType`` (422)."""
+    row = await _get(session, owner_id, endpoint_id)
     changes = data.model_dump(include=data.model_fields_set)
     for field in ("url", "events", "is_active"):
         if field in changes and changes[field] is None:
@@ -115,20 +167,68 @@ async def update(
         changes.update(failing_since=None, disabled_reason=None)
     if changes:
         await repository.update_endpoint(session, owner_id, endpoint_id, changes)
+        audited = {
+            field: {"from": _jsonable(getattr(row, field)), "to": _jsonable(changes[field])}
+            for field in ("url", "events", "description", "is_active")
+            if field in changes and _jsonable(getattr(row, field)) != _jsonable(changes[field])
+        }
+        if audited:
+            record = _audit(
+                owner_id,
+                "webhook_updated",
+                endpoint_id,
+                key_id=key_id,
+                request_id=request_id,
+                data={"changes": audited},
+            )
+            await audit_service.append(session, [record])
     return await get(session, owner_id, endpoint_id)
 
 
-async def delete(session: AsyncSession, owner_id: str, endpoint_id: str) -> None:
-    if not await repository.delete_endpoint(session, owner_id, endpoint_id):
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, list | tuple) else value
+
+
+async def delete(
+    session: AsyncSession,
+    owner_id: str,
+    endpoint_id: str,
+    *,
+    key_id: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Delete a subscription and its deliveries; writes a ``webhook_deleted`` audit
+    record (its URL and events). Raises ``WebhookNotFound`` (404)."""
+    row = await repository.get_endpoint(session, owner_id, endpoint_id)
+    if row is None or not await repository.delete_endpoint(session, owner_id, endpoint_id):
         raise WebhookNotFound(f"Webhook {endpoint_id} not found")
+    record = _audit(
+        owner_id,
+        "webhook_deleted",
+        endpoint_id,
+        key_id=key_id,
+        request_id=request_id,
+        data={"url": row.url, "events": list(row.events)},
+    )
+    await audit_service.append(session, [record])
 
 
 async def rotate_secret(
-    session: AsyncSession, owner_id: str, endpoint_id: str, box: SecretBox, now: datetime
+    session: AsyncSession,
+    owner_id: str,
+    endpoint_id: str,
+    box: SecretBox,
+    now: datetime,
+    *,
+    key_id: str | None = None,
+    request_id: str | None = None,
 ) -> WebhookCreated:
-    """A new secret, shown once; the previous one keeps signing alongside it for 24 h."""
+    """A new secret, shown once; the previous one keeps signing alongside it for 24 h.
+    Writes a ``webhook_secret_rotated`` audit record (when the previous secret stops
+    signing; neither secret). Raises ``WebhookNotFound`` (404)."""
     row = await _get(session, owner_id, endpoint_id)
     secret = new_secret()
+    previous_expires_at = now + ROTATION_OVERLAP
     await repository.update_endpoint(
         session,
         owner_id,
@@ -136,9 +236,18 @@ async def rotate_secret(
         {
             "secret_encrypted": box.encrypt(secret),
             "previous_secret_encrypted": row.secret_encrypted,
-            "previous_secret_expires_at": now + ROTATION_OVERLAP,
+            "previous_secret_expires_at": previous_expires_at,
         },
     )
+    record = _audit(
+        owner_id,
+        "webhook_secret_rotated",
+        endpoint_id,
+        key_id=key_id,
+        request_id=request_id,
+        data={"previous_secret_expires_at": previous_expires_at.isoformat()},
+    )
+    await audit_service.append(session, [record])
     return WebhookCreated(
         **_read(await _get(session, owner_id, endpoint_id)).model_dump(), secret=secret
     )

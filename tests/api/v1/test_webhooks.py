@@ -3,14 +3,19 @@
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks import Webhook
 
@@ -21,7 +26,7 @@ from app.domain.payment.schemas import PaymentCreate
 from app.domain.webhook import delivery
 from app.domain.webhook import service as webhook_service
 from app.domain.webhook.errors import InvalidWebhookUrl
-from app.domain.webhook.urls import check_destination
+from app.domain.webhook.urls import check_destination, parse
 from app.kit.time import utc_now
 from tests.api.helpers import MakeKey, bearer
 from tests.api.payment_helpers import create_agent, create_merchant
@@ -46,9 +51,9 @@ async def pump(
     """One pass of the webhook worker: fan out, then deliver what is due at ``now``."""
     moment = now or utc_now()
     await run_in_transaction(sessionmaker, lambda s: webhook_service.fan_out(s, moment))
-    async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+    async with delivery.Sender(sandbox=True) as sender:
         return await delivery.deliver_due(
-            sessionmaker, http, app.state.secret_box, now=moment, sandbox=True, batch=1000
+            sessionmaker, sender, app.state.secret_box, now=moment, batch=1000
         )
 
 
@@ -207,15 +212,23 @@ async def test_two_workers_deliver_500_events_exactly_once(
     await run_in_transaction(sessionmaker, lambda s: webhook_service.fan_out(s, utc_now()))
 
     async def worker() -> int:
-        sent = 0
-        async with httpx.AsyncClient(timeout=10) as http:
-            while batch := await delivery.deliver_due(
-                sessionmaker, http, app.state.secret_box, now=utc_now(), sandbox=True, batch=25
-            ):
-                sent += batch
-        return sent
+        # As the webhook loop runs: start what is due as slots free up.
+        started = 0
+        async with delivery.Sender(sandbox=True) as sender:
+            dispatcher = delivery.Dispatcher(sessionmaker, sender, app.state.secret_box)
+            try:
+                while len(receiver.requests) < 500:
+                    batch = await dispatcher.dispatch(utc_now())
+                    started += batch
+                    if not batch:
+                        await dispatcher.wait(0.05)
+                await dispatcher.drain()
+            finally:
+                await dispatcher.aclose()
+        return started
 
-    counts = await asyncio.gather(worker(), worker())
+    async with asyncio.timeout(60):
+        counts = await asyncio.gather(worker(), worker())
     assert sum(counts) == 500
     assert all(count > 0 for count in counts)  # both really worked
     ids = Counter(json.loads(r.body)["id"] for r in receiver.requests)
@@ -378,3 +391,208 @@ async def test_endpoint_failing_for_five_days_is_disabled_and_dead_letters_repla
     )
     assert enabled.json()["is_active"] is True
     assert enabled.json()["disabled_reason"] is None
+
+
+BAD_URLS = [
+    "http://127.0.0.1:abc/",
+    "http://127.0.0.1:65536/",
+    "http://127.0.0.1:99999/",
+    "http://127.0.0.1:0/",
+    "http://127.0.0.1:-1/",
+    "http://[::1/",
+    "http://[::1]x/",
+    "http://a\uff20b.example/",  # a full-width @
+    "http://ex\u00e4mple.com/",
+    "http://exa mple.com/",
+    "http://example.com\\@127.0.0.1/",
+    "http://user:pw@example.com/",
+    "http://@example.com/",
+    "http://:80/",
+    "http:///path",
+    "http://example..com/",
+    "http://-bad.example/",
+    "http://%41.example/",
+    "http://example.com/%zz",
+    "http://[1.2.3.4]/",
+    "http://[fe80::1%25eth0]/",
+    "http://2130706433/",
+    "http://0x7f.1/",
+    "http://127.1/",
+    "http://999.1.1.1/",
+    "http://01.2.3.4/",
+    "ftp://example.com/",
+    "example.com/hooks",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+async def test_urls_are_checked_completely_on_save(
+    client: httpx.AsyncClient, make_key: MakeKey, url: str
+) -> None:
+    headers = bearer(await make_key())
+    created = await client.post(
+        "/api/v1/webhooks", json={"url": url, "events": ["payment.failed"]}, headers=headers
+    )
+    assert created.status_code == 422, created.text
+    assert (created.json()["code"], created.json()["param"]) == ("invalid_webhook_url", "url")
+    hook = await subscribe(client, headers, "http://127.0.0.1:9/ok", ["payment.failed"])
+    patched = await client.patch(
+        f"/api/v1/webhooks/{hook['subscription_id']}", json={"url": url}, headers=headers
+    )
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["code"] == "invalid_webhook_url"
+    listed = (await client.get("/api/v1/webhooks", headers=headers)).json()
+    assert [w["url"] for w in listed] == ["http://127.0.0.1:9/ok"]
+
+
+async def test_live_destinations_must_be_public_after_unwrapping() -> None:
+    for url in [
+        "https://[64:ff9b::a9fe:a9fe]/hooks",  # NAT64 of the metadata address
+        "https://[64:ff9b:1::808:808]/hooks",
+        "https://[::ffff:169.254.169.254]/hooks",
+        "https://[::ffff:0:a9fe:a9fe]/hooks",
+        "https://[::a9fe:a9fe]/hooks",
+        "https://[2002:a9fe:a9fe::1]/hooks",
+        "https://[2001:0:808:808::5601:5601]/hooks",
+        "https://169.254.169.254/latest/meta-data",
+        "https://100.64.0.1/hooks",
+        "https://[fd00::1]/hooks",
+    ]:
+        with pytest.raises(InvalidWebhookUrl, match="non-public"):
+            await check_destination(url, sandbox=False)
+
+    async def answers(*addresses: str) -> Any:
+        async def resolver(host: str, port: int) -> list[str]:
+            return list(addresses)
+
+        return resolver
+
+    mixed = await answers("93.184.215.14", "10.0.0.1")
+    with pytest.raises(InvalidWebhookUrl, match=r"resolves to 10\.0\.0\.1"):
+        await check_destination("https://hooks.example.test/", sandbox=False, resolver=mixed)
+    public = await answers("93.184.215.14", "2606:4700:4700::1111")
+    destination = await check_destination(
+        "https://hooks.example.test/h", sandbox=False, resolver=public
+    )
+    assert (destination.host, destination.port) == ("hooks.example.test", 443)
+    assert (await check_destination("https://[64:ff9b::808:808]/", sandbox=False)).port == 443
+
+
+async def test_a_rebinding_between_save_and_delivery_is_refused_at_connect() -> None:
+    lookups: list[str] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["93.184.215.14"] if len(lookups) == 1 else ["127.0.0.1"]
+
+    url = "https://hooks.example.test/hooks"
+    await check_destination(url, sandbox=False, resolver=rebinding)  # saved: public
+    async with delivery.Sender(sandbox=False, resolver=rebinding) as sender:
+        result = await sender.post(url, b"{}", {"content-type": "application/json"})
+    assert result.status_code is None
+    assert result.error is not None
+    assert result.error.startswith("DestinationRefused: hooks.example.test resolves to 127.0.0.1")
+    assert lookups == ["hooks.example.test", "hooks.example.test"]
+
+
+async def test_webhook_changes_are_audited_and_secret_responses_are_not_stored(
+    client: httpx.AsyncClient, make_key: MakeKey, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    key = await make_key()
+    headers = bearer(key)
+    created = await client.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/a", "events": ["payment.failed"], "description": "ci"},
+        headers=headers,
+    )
+    assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"
+    hook_id = created.json()["subscription_id"]
+    patched = await client.patch(
+        f"/api/v1/webhooks/{hook_id}",
+        json={"url": "http://127.0.0.1:9/b", "events": ["payment.failed", "payment.completed"]},
+        headers=headers,
+    )
+    assert patched.status_code == 200
+    rotated = await client.post(f"/api/v1/webhooks/{hook_id}/rotate-secret", headers=headers)
+    assert rotated.status_code == 200
+    assert rotated.headers["cache-control"] == "no-store"
+    deleted = await client.delete(f"/api/v1/webhooks/{hook_id}", headers=headers)
+    assert deleted.status_code == 204
+
+    async with sessionmaker() as session:
+        rows = [
+            dict(row._mapping)
+            for row in await session.execute(
+                text(
+                    "SELECT event, subject_type, subject_id, key_id, request_id, data "
+                    "FROM audit_records WHERE owner_id = :owner ORDER BY seq"
+                ),
+                {"owner": key.owner_id},
+            )
+        ]
+    assert [(r["event"], r["subject_type"], r["subject_id"]) for r in rows] == [
+        ("webhook_created", "webhook", hook_id),
+        ("webhook_updated", "webhook", hook_id),
+        ("webhook_secret_rotated", "webhook", hook_id),
+        ("webhook_deleted", "webhook", hook_id),
+    ]
+    assert {r["key_id"] for r in rows} == {key.key_id}
+    assert [r["request_id"] for r in rows] == [
+        response.headers["Request-Id"] for response in (created, patched, rotated, deleted)
+    ]
+    made, changed, rotation, gone = (r["data"] for r in rows)
+    assert made == {
+        "url": "http://127.0.0.1:9/a",
+        "events": ["payment.failed"],
+        "description": "ci",
+    }
+    assert changed == {
+        "changes": {
+            "url": {"from": "http://127.0.0.1:9/a", "to": "http://127.0.0.1:9/b"},
+            "events": {
+                "from": ["payment.failed"],
+                "to": ["payment.completed", "payment.failed"],
+            },
+        }
+    }
+    assert set(rotation) == {"previous_secret_expires_at"}
+    assert gone == {
+        "url": "http://127.0.0.1:9/b",
+        "events": ["payment.completed", "payment.failed"],
+    }
+    written = json.dumps(rows, default=str)
+    for secret in (created.json()["secret"], rotated.json()["secret"]):
+        assert secret not in written
+        assert secret.removeprefix("whsec_") not in written
+    assert "whsec_" not in written
+
+
+_URLISH = st.text(
+    alphabet=st.sampled_from(list("ab1:/?#[]@!$&'()*+,;=%.-_~ 0fF9xX\\\uff20\u00e4\u0660\t")),
+    max_size=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    scheme=st.sampled_from(["http://", "https://", "HTTP://", "", "http:"]),
+    rest=_URLISH,
+    sandbox=st.booleans(),
+)
+def test_url_parsing_either_accepts_a_sendable_url_or_refuses_with_a_422(
+    scheme: str, rest: str, sandbox: bool
+) -> None:
+    try:
+        destination = parse(scheme + rest, sandbox=sandbox)
+    except InvalidWebhookUrl as error:
+        refused = error
+    else:
+        assert 1 <= destination.port <= 65535
+        assert destination.host
+        assert destination.host.isascii()
+        assert destination.url.scheme in (("http", "https") if sandbox else ("https",))
+        sent = httpx.URL(str(destination.url)).raw_host.decode()
+        assert ipaddress.ip_address(sent) if ":" in sent else sent == destination.host
+        return
+    assert (refused.status_code, refused.param) == (422, "url")
