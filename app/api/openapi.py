@@ -7,8 +7,8 @@ are added here, where that machinery's rules are known:
 - ``400``: a malformed header (``Idempotency-Key``) or a body that cannot be read, on
   every operation with a body or an idempotency key;
 - ``401``, ``403``, ``429``: every operation that needs an API key;
-- ``404``: every operation with a path parameter (an id that does not exist, or is
-  another owner's);
+- ``404``: every operation with a path parameter or a cursor (an id that does not
+  exist, or is not the caller's);
 - ``413``: every operation with a body (``PURSER_MAX_BODY_BYTES``);
 - ``422``: every operation with a body or parameters (``param`` names the field);
 - ``500``: every operation (one problem, with the request id).
@@ -37,7 +37,10 @@ _COMMON: dict[str, str] = {
 def _statuses(operation: dict[str, Any]) -> list[str]:
     parameters = operation.get("parameters", [])
     has_body = "requestBody" in operation
-    has_path = any(p.get("in") == "path" for p in parameters)
+    # A path id, or a cursor naming a row, that does not exist (or is not the caller's).
+    has_path = any(
+        p.get("in") == "path" or p.get("name") in ("cursor", "starting_after") for p in parameters
+    )
     idempotent = any(
         p.get("in") == "header" and p.get("name") == "Idempotency-Key" for p in parameters
     )

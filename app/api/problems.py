@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.api.request_context import request_id_var
 from app.errors import AppError
@@ -141,14 +142,21 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
-    # Keeps the headers the error carries (``Allow`` on a 405, RFC 9110 §15.5.6).
-    return problem(
-        error.status_code,
-        code,
-        str(error.detail),
-        headers=dict(error.headers or {}),
-        request=request,
-    )
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        # The router names only the first route of the path; ``Allow`` lists the methods
+        # of every route serving it (RFC 9110 §15.5.6).
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem(error.status_code, code, str(error.detail), headers=headers, request=request)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            methods.append(method)
+    return methods
 
 
 def install_problem_handlers(app: FastAPI) -> None:

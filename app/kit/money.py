@@ -138,20 +138,61 @@ def _amount_field(value: Any) -> Decimal:
     return Decimal(value)
 
 
-#: A request field or query parameter carrying money text; validates to an exact ``Decimal``
-#: in major units (its currency's scale is checked later, by ``to_minor``).
+#: ``AMOUNT_PATTERN`` narrowed to what a positive amount may be: greater than zero and at
+#: most ``MAX_AMOUNT_UNITS`` (leading zeros allowed). Only the decimals a currency allows
+#: are left out of it: they depend on another field.
+POSITIVE_AMOUNT_PATTERN: Final[str] = (
+    r"^(0*[1-9][0-9]{0,10}(\.[0-9]+)?|0*100000000000(\.0+)?|0+\.[0-9]*[1-9][0-9]*)$"
+)
+#: ``AMOUNT_PATTERN`` narrowed to zero or a positive amount up to ``MAX_AMOUNT_UNITS``.
+AMOUNT_OR_ZERO_PATTERN: Final[str] = (
+    r"^(0*[1-9][0-9]{0,10}(\.[0-9]+)?|0*100000000000(\.0+)?|0+(\.[0-9]+)?)$"
+)
+_RANGE_NOTE = " At most the currency's decimals (USD 2; USDC, USDT, PYUSD, EURC 6)."
+
+
+def _amount_schema(pattern: str, description: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": pattern,
+            "maxLength": MAX_AMOUNT_TEXT,
+            "description": description,
+            "examples": ["15.99"],
+        }
+    )
+
+
+#: A request field or query parameter carrying a positive amount as money text; validates
+#: to an exact ``Decimal`` in major units. The grammar is checked here, the range and the
+#: currency's scale by ``to_minor`` (422 ``invalid_amount``); OpenAPI states both.
 AmountText = Annotated[
     Decimal,
     BeforeValidator(_amount_field),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": AMOUNT_PATTERN,
-            "maxLength": MAX_AMOUNT_TEXT,
-            "description": "Decimal string in major units: ASCII digits, optionally '.' "
-            "and more digits.",
-            "examples": ["15.99"],
-        }
+    _amount_schema(
+        POSITIVE_AMOUNT_PATTERN,
+        "Decimal string in major units: ASCII digits, optionally '.' and more digits; "
+        f"greater than zero and at most {MAX_AMOUNT_UNITS}.{_RANGE_NOTE}",
+    ),
+]
+#: Money text that may also be zero (``initial_balance``).
+AmountOrZeroText = Annotated[
+    Decimal,
+    BeforeValidator(_amount_field),
+    _amount_schema(
+        AMOUNT_OR_ZERO_PATTERN,
+        "Decimal string in major units: ASCII digits, optionally '.' and more digits; "
+        f"zero or more, at most {MAX_AMOUNT_UNITS}.{_RANGE_NOTE}",
+    ),
+]
+#: Money text bounding a search (``max_price``): any amount, zero included; one above every
+#: price matches them all.
+AmountBoundText = Annotated[
+    Decimal,
+    BeforeValidator(_amount_field),
+    _amount_schema(
+        AMOUNT_PATTERN,
+        "Decimal string in major units: ASCII digits, optionally '.' and more digits.",
     ),
 ]
 

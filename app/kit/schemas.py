@@ -13,8 +13,13 @@ Every byte a client sends that Purser did not expect is an error, never data:
 
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, WithJsonSchema, field_validator
 
+from app.kit.money import CURRENCY_SCALES
+
+#: What OpenAPI says of every request string without a stricter pattern: no NUL character
+#: (lone surrogates cannot be written in a pattern; they are refused all the same).
+STORABLE_TEXT_PATTERN: Final[str] = r"^[^\x00]*$"
 #: Longest id Purser issues or accepts (``agent_`` + 16 characters, with room to spare).
 MAX_ID_LENGTH: Final[int] = 64
 
@@ -48,14 +53,34 @@ def _storable(value: Any) -> Any:
 
 #: An id given in a body (``agent_id``, ``merchant_id`` …): one that cannot exist is a 404.
 IdText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
-#: A currency code; the set of supported ones is checked by ``app.kit.money.scale_of``.
-CurrencyText = Annotated[str, StringConstraints(min_length=1, max_length=10)]
+#: A currency code: any text up to 10 characters parses, and ``app.kit.money.scale_of``
+#: refuses an unsupported one with ``422 unknown_currency``; OpenAPI lists the supported.
+CurrencyText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=10),
+    WithJsonSchema({"type": "string", "enum": list(CURRENCY_SCALES)}),
+]
+
+
+def _document_storable_text(schema: dict[str, Any]) -> None:
+    """Add ``STORABLE_TEXT_PATTERN`` to every string of a request schema that has no
+    pattern or enum of its own (in ``anyOf`` alternatives and array items too)."""
+    for prop in schema.get("properties", {}).values():
+        for option in [prop, *prop.get("anyOf", [])]:
+            for candidate in (option, option.get("items", {})):
+                if (
+                    candidate.get("type") == "string"
+                    and "pattern" not in candidate
+                    and "enum" not in candidate
+                    and "format" not in candidate
+                ):
+                    candidate["pattern"] = STORABLE_TEXT_PATTERN
 
 
 class RequestSchema(BaseModel):
     """Base of every request body (see the module docstring for what it refuses)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_storable_text)
 
     @field_validator("*", mode="after")
     @classmethod

@@ -19,7 +19,12 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.domain.apikey.schemas import Scope
-from app.kit.money import AMOUNT_PATTERN, MAX_AMOUNT_TEXT
+from app.kit.money import (
+    AMOUNT_OR_ZERO_PATTERN,
+    AMOUNT_PATTERN,
+    MAX_AMOUNT_TEXT,
+    POSITIVE_AMOUNT_PATTERN,
+)
 from app.main import create_app
 from tests.api.helpers import MakeKey, bearer
 from tests.api.payment_helpers import create_agent, create_merchant
@@ -155,7 +160,8 @@ _BAD_AMOUNT_TEXT = ("1e3", "5\u0660\u0660", "\uff11\uff10", " 5", "-5", "1_000",
 async def test_every_amount_field_speaks_one_grammar(
     client: httpx.AsyncClient, document: dict[str, Any], headers: dict[str, str]
 ) -> None:
-    fields = [f for f in _fields(document, "string") if f[3].get("pattern") == AMOUNT_PATTERN]
+    patterns = (AMOUNT_PATTERN, POSITIVE_AMOUNT_PATTERN, AMOUNT_OR_ZERO_PATTERN)
+    fields = [f for f in _fields(document, "string") if f[3].get("pattern") in patterns]
     # amount (payments, holds, captures, refunds, requests), price (x2), initial_balance,
     # five limits (x2).
     assert len(fields) >= 15
@@ -307,6 +313,9 @@ async def test_method_not_allowed_says_what_is(client: httpx.AsyncClient) -> Non
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.headers["content-type"] == "application/problem+json"
+    # Every route of the path counts, not only the first one the router tried.
+    assert (await client.put("/api/v1/agents")).headers["allow"] == "GET, POST"
+    assert (await client.post("/api/v1/webhooks/x")).headers["allow"] == "GET, PATCH, DELETE"
 
 
 def test_every_error_is_documented_as_problem_json(document: dict[str, Any]) -> None:

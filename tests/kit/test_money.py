@@ -1,12 +1,18 @@
+import re
 import sys
 import time
 import unicodedata
 from decimal import Decimal
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from app.kit.money import (
+    AMOUNT_OR_ZERO_PATTERN,
+    AMOUNT_PATTERN,
     MAX_AMOUNT_TEXT,
+    POSITIVE_AMOUNT_PATTERN,
     InvalidAmount,
     Money,
     UnknownCurrency,
@@ -164,3 +170,36 @@ def test_unknown_currency() -> None:
 def test_formats_with_at_least_two_decimals(minor: int, currency: str, text: str) -> None:
     assert format_amount(minor, currency) == text
     assert to_minor(text.lstrip("-"), currency, allow_zero=True) == abs(minor)
+
+
+#: Money text with at most 6 decimals (so the scale never decides), around the range edges.
+_amount_texts = st.builds(
+    lambda zeros, whole, frac: "0" * zeros + whole + (f".{frac}" if frac else ""),
+    st.integers(0, 3),
+    st.one_of(
+        st.integers(0, 10**12).map(str),
+        st.sampled_from(["0", "99999999999", "100000000000", "100000000001"]),
+    ),
+    st.one_of(st.none(), st.from_regex(r"[0-9]{1,6}", fullmatch=True)),
+)
+
+
+@given(_amount_texts)
+@example("100000000000.000000")
+@example("100000000000.000001")
+@example("0.000001")
+@example("000.000000")
+def test_openapi_patterns_state_exactly_what_is_accepted(text: str) -> None:
+    # OpenAPI narrows the grammar to each field's range; the code decides. They must agree
+    # on every text of the grammar the currency's scale does not decide.
+    assert re.fullmatch(AMOUNT_PATTERN.strip("^$"), text)
+
+    def accepted(allow_zero: bool) -> bool:
+        try:
+            to_minor(text, "USDC", allow_zero=allow_zero)
+        except InvalidAmount:
+            return False
+        return True
+
+    assert bool(re.match(POSITIVE_AMOUNT_PATTERN, text)) == accepted(allow_zero=False)
+    assert bool(re.match(AMOUNT_OR_ZERO_PATTERN, text)) == accepted(allow_zero=True)

@@ -15,7 +15,7 @@ from app.domain.payment import service as payment_service
 from app.domain.payment.schemas import TransactionRead
 from app.domain.wallet import service as wallet_service
 from app.domain.wallet.schemas import WalletLimitsUpdate, WalletRead
-from app.kit.schemas import MAX_ID_LENGTH
+from app.kit.schemas import MAX_ID_LENGTH, STORABLE_TEXT_PATTERN
 
 router = APIRouter(
     prefix="/agents", tags=["agents"], responses=AUTH_ERRORS, route_class=AccessRoute
@@ -88,6 +88,7 @@ async def list_agent_transactions(
         str | None,
         Query(
             max_length=MAX_ID_LENGTH,
+            pattern=STORABLE_TEXT_PATTERN,
             description="Cursor: a tx_id; returns the transactions after it (older).",
         ),
     ] = None,

@@ -9,7 +9,8 @@ from app.api.problems import AUTH_ERRORS, NOT_FOUND
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.catalog import service as catalog_service
 from app.domain.catalog.schemas import ProductCreate, ProductRead, ProductUpdate
-from app.kit.money import AmountText
+from app.kit.money import AmountBoundText
+from app.kit.schemas import STORABLE_TEXT_PATTERN
 
 router = APIRouter(
     prefix="/catalog", tags=["catalog"], responses=AUTH_ERRORS, route_class=AccessRoute
@@ -23,8 +24,11 @@ async def list_products(
     principal: Reader,
     session: SessionDep,
     page: PageDep,
-    category: Annotated[str | None, Query(max_length=50, description="Filter by category")] = None,
-    max_price: Annotated[AmountText | None, Query(description="Maximum price")] = None,
+    category: Annotated[
+        str | None,
+        Query(max_length=50, pattern=STORABLE_TEXT_PATTERN, description="Filter by category"),
+    ] = None,
+    max_price: Annotated[AmountBoundText | None, Query(description="Maximum price")] = None,
     in_stock_only: Annotated[bool, Query(description="Only in-stock items")] = True,
 ) -> list[ProductRead]:
     """Browse the products of the owner's merchants."""

@@ -12,7 +12,7 @@ from app.domain.apikey.schemas import Principal, Scope
 from app.domain.payment.schemas import PaymentResult
 from app.domain.payment_request import service as request_service
 from app.domain.payment_request.schemas import PaymentRequestCreate, PaymentRequestRead
-from app.kit.schemas import MAX_ID_LENGTH
+from app.kit.schemas import MAX_ID_LENGTH, STORABLE_TEXT_PATTERN
 
 router = APIRouter(
     prefix="/payments/request",
@@ -60,7 +60,11 @@ async def list_payment_requests(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
         str | None,
-        Query(max_length=MAX_ID_LENGTH, description="A request_id: continue after it"),
+        Query(
+            max_length=MAX_ID_LENGTH,
+            pattern=STORABLE_TEXT_PATTERN,
+            description="A request_id: continue after it",
+        ),
     ] = None,
 ) -> list[PaymentRequestRead]:
     """Requests you sent or must pay, newest first."""

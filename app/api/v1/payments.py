@@ -26,6 +26,7 @@ from app.domain.payment.service import PaymentOutcome
 from app.domain.refund import service as refund_service
 from app.domain.refund.schemas import RefundCreate, RefundRead
 from app.kit.money import AmountText
+from app.kit.schemas import CurrencyText
 
 router = APIRouter(
     prefix="/payments", tags=["payments"], responses=AUTH_ERRORS, route_class=AccessRoute
@@ -90,7 +91,7 @@ async def estimate_payment(
     principal: Annotated[Principal, authenticated(agent_keys=True)],
     session: SessionDep,
     amount: Annotated[AmountText, Query(description="Amount to pay")],
-    currency: Annotated[str, Query(max_length=10, description="Currency")] = "USDC",
+    currency: Annotated[CurrencyText, Query(description="Currency")] = "USDC",
 ) -> PaymentEstimate:
     """Total cost of a payment, fee included: the same fee code a payment runs."""
     return await payment_service.estimate(session, amount, currency)

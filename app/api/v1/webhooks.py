@@ -2,10 +2,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from app.api.deps import SessionDep, SettingsDep, scoped
+from app.api.deps import AccessRoute, SessionDep, SettingsDep, scoped
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.api.request_context import request_id_var
-from app.api.routing import EdgeRoute
 from app.config import Mode
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.webhook import service as webhook_service
@@ -22,7 +21,7 @@ from app.domain.webhook.schemas import (
 from app.kit.encryption import SecretBox, SecretsUnavailable
 
 router = APIRouter(
-    prefix="/webhooks", tags=["webhooks"], responses=AUTH_ERRORS, route_class=EdgeRoute
+    prefix="/webhooks", tags=["webhooks"], responses=AUTH_ERRORS, route_class=AccessRoute
 )
 Owner = Annotated[Principal, scoped(Scope.webhooks)]
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {

@@ -1,20 +1,38 @@
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated, Final
 
-from pydantic import BaseModel, Field, StrictBool, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StringConstraints
 
 from app.domain.wallet.schemas import WalletRead
-from app.kit.money import AmountText
+from app.kit.money import AmountOrZeroText, AmountText
 from app.kit.schemas import CurrencyText, IdText, RequestSchema
+
+#: An agent's name as OpenAPI states it: three or more characters once the surrounding
+#: whitespace, which is dropped, is gone.
+NAME_PATTERN: Final = r"^\s*[^\s\x00][^\x00]+[^\s\x00]\s*$"
+
+
+def _not_blank(value: str) -> str:
+    if len(value.strip()) < 3:
+        raise ValueError("name must have at least 3 non-blank characters")
+    return value.strip()
+
+
+AgentName = Annotated[
+    str, StringConstraints(min_length=3, max_length=50), AfterValidator(_not_blank)
+]
 
 
 class AgentCreate(RequestSchema):
-    name: str = Field(min_length=3, max_length=50, examples=["shopping_agent_1"])
+    name: AgentName = Field(
+        examples=["shopping_agent_1"], json_schema_extra={"pattern": NAME_PATTERN}
+    )
     owner_id: IdText | None = Field(
         default=None, description="Optional; must equal the API key's owner when given."
     )
     description: str | None = Field(default=None, max_length=1000)
-    initial_balance: AmountText = Field(
+    initial_balance: AmountOrZeroText = Field(
         default=Decimal(0), description="Sandbox only: funded from the owner's deposit account."
     )
     limit_per_tx: AmountText | None = None
@@ -24,16 +42,9 @@ class AgentCreate(RequestSchema):
     limit_monthly: AmountText | None = None
     currency: CurrencyText = Field(default="USDC", description="The wallet's currency.")
 
-    @field_validator("name")
-    @classmethod
-    def name_is_not_blank(cls, value: str) -> str:
-        if len(value.strip()) < 3:
-            raise ValueError("name must have at least 3 non-blank characters")
-        return value.strip()
-
 
 class AgentUpdate(RequestSchema):
-    name: str | None = Field(default=None, min_length=3, max_length=50)
+    name: AgentName | None = Field(default=None, json_schema_extra={"pattern": NAME_PATTERN})
     description: str | None = Field(default=None, max_length=1000)
     is_active: StrictBool | None = None
 

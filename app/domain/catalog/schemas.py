@@ -1,4 +1,5 @@
 from pydantic import BaseModel, Field, StrictBool
+from pydantic.json_schema import SkipJsonSchema
 
 from app.kit.money import AmountText
 from app.kit.schemas import CurrencyText, IdText, RequestSchema
@@ -15,11 +16,14 @@ class ProductCreate(RequestSchema):
 
 
 class ProductUpdate(RequestSchema):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    """Fields left out are unchanged; ``description`` and ``category`` may be cleared with
+    ``null``, the others may not (``422``; OpenAPI does not list null for them)."""
+
+    name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
-    price: AmountText | None = None
+    price: AmountText | SkipJsonSchema[None] = None
     category: str | None = Field(default=None, max_length=50)
-    in_stock: StrictBool | None = None
+    in_stock: StrictBool | SkipJsonSchema[None] = None
 
 
 class ProductRead(BaseModel):

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated, Final
 
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints, WithJsonSchema
 
 from app.kit.schemas import RequestSchema
 
@@ -30,11 +30,25 @@ EVENT_TYPES: Final[dict[str, str]] = {
 
 #: Longest event type name accepted in a subscription (the longest known is far shorter).
 MAX_EVENT_TYPE_LENGTH: Final = 64
-EventTypeText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH)]
+#: An event type: any short text parses, the service refuses an unknown one with
+#: ``422 unknown_event_type``; OpenAPI lists the known ones.
+EventTypeText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_EVENT_TYPE_LENGTH),
+    WithJsonSchema({"type": "string", "enum": list(EVENT_TYPES)}),
+]
+#: What OpenAPI states of a webhook URL: an absolute http(s) URL in printable ASCII (RFC
+#: 3986). The service checks the rest (host, port range, public addresses in live mode)
+#: and refuses with ``422 invalid_webhook_url``.
+URL_PATTERN: Final = r"^https?://[!-~]+$"
 
 
 class WebhookCreate(RequestSchema):
-    url: str = Field(max_length=2000, examples=["https://your-app.com/webhooks/sardis"])
+    url: str = Field(
+        max_length=2000,
+        examples=["https://your-app.com/webhooks/sardis"],
+        json_schema_extra={"pattern": URL_PATTERN},
+    )
     events: list[EventTypeText] = Field(
         min_length=1,
         max_length=len(EVENT_TYPES),
@@ -44,7 +58,9 @@ class WebhookCreate(RequestSchema):
 
 
 class WebhookUpdate(RequestSchema):
-    url: str | None = Field(default=None, max_length=2000)
+    url: str | None = Field(
+        default=None, max_length=2000, json_schema_extra={"pattern": URL_PATTERN}
+    )
     events: list[EventTypeText] | None = Field(
         default=None, min_length=1, max_length=len(EVENT_TYPES)
     )

@@ -108,15 +108,7 @@ async def test_every_route_declares_who_may_call_it_as_the_table_says(app: FastA
 
 
 def _openapi_cases() -> list[Any]:
-    cases = []
-    for method, path in TABLE:
-        marks = []
-        if path.startswith("/api/v1/webhooks"):
-            # webhooks.py keeps EdgeRoute; with route_class=AccessRoute its operations
-            # document their rule too, and this mark must go (strict: it then fails).
-            marks.append(pytest.mark.xfail(strict=True, reason="webhooks keep EdgeRoute"))
-        cases.append(pytest.param(method, path, marks=marks, id=f"{method} {path}"))
-    return cases
+    return [pytest.param(method, path, id=f"{method} {path}") for method, path in TABLE]
 
 
 @pytest.mark.parametrize(("method", "path"), _openapi_cases())
