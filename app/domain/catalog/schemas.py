@@ -1,4 +1,6 @@
-from pydantic import BaseModel, Field, StrictBool
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.kit.money import AmountText
@@ -19,7 +21,9 @@ class ProductUpdate(RequestSchema):
     """Fields left out are unchanged; ``description`` and ``category`` may be cleared with
     ``null``, the others may not (``422``; OpenAPI does not list null for them)."""
 
-    name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | SkipJsonSchema[None] = (
+        None
+    )
     description: str | None = Field(default=None, max_length=2000)
     price: AmountText | SkipJsonSchema[None] = None
     category: str | None = Field(default=None, max_length=50)
