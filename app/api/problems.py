@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 
 from app.api.request_context import request_id_var
 from app.errors import AppError
@@ -151,12 +152,21 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    methods = []
-    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
-        scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
-            methods.append(method)
-    return methods
+    """The methods served at the request's path. Where a fixed path and a template both
+    match (``/payments/holds`` and ``/payments/{tx_id}``), the fixed one is the resource,
+    as OpenAPI reads paths: only its methods count."""
+    path = request.url.path
+    served: dict[str, set[str]] = {}
+    for context in iter_route_contexts(request.app.routes):
+        template = context.path
+        if template is not None and compile_path(template)[0].match(path):
+            served.setdefault(template, set()).update(context.methods or ())
+    if not served:
+        return []
+    fewest = min(template.count("{") for template in served)
+    methods = set().union(*(m for t, m in served.items() if t.count("{") == fewest))
+    order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    return [method for method in order if method in methods]
 
 
 def install_problem_handlers(app: FastAPI) -> None:
