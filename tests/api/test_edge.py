@@ -427,3 +427,19 @@ async def test_no_response_may_be_cached(
         await client.get("/api/v1/health"),
     ):
         assert response.headers["cache-control"] == "no-store"
+
+
+async def test_the_largest_amount_is_a_refusal_for_funds_not_a_posting_error(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    agent = (await create_agent(client, headers))["agent"]
+    merchant = await create_merchant(client, headers)
+    for path in ("/api/v1/payments", "/api/v1/payments/holds"):
+        body = {
+            "agent_id": agent["agent_id"],
+            "merchant_id": merchant["merchant_id"],
+            "amount": "100000000000.0000",
+        }
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "insufficient_funds"
