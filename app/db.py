@@ -40,6 +40,10 @@ def create_engine(
     The mode travels in the connection's startup packet (``purser.mode``): rows the
     connection inserts take it as their ``mode`` by column default, and repositories read
     only rows of it. Setting it once per connection costs no statement on any request.
+
+    Errors never quote a statement's parameters (``hide_parameters``): they are key
+    hashes, ciphertexts and owners' data, and an error travels into logs and tracebacks.
+    Nothing reads them back from an error: callers look at the SQLSTATE and constraint.
     """
     mode = Mode(mode)
     return create_async_engine(
@@ -47,6 +51,7 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
+        hide_parameters=True,
         execution_options={MODE_OPTION: mode.value},
         connect_args={"server_settings": {"application_name": "purser", MODE_SETTING: mode.value}},
     )

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -106,15 +107,20 @@ class FeeSchedule(Base):
     percent_bps: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
-class IdempotencyRecord(CreatedAt, Base):
-    """A completed request and its response, replayed for the same key and body."""
+class IdempotencyRecord(ModeScoped, CreatedAt, Base):
+    """A completed request and its response, replayed for the same key and body.
+
+    Keyed by mode too: an owner's sandbox and live requests are different requests even
+    with the same key, so a live request never replays (nor is refused for) a sandbox one.
+    """
 
     __tablename__ = "idempotency_records"
+    __table_args__ = (PrimaryKeyConstraint("owner_id", "mode", "method", "path", "key"),)
 
-    owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    method: Mapped[str] = mapped_column(String(8), primary_key=True)
-    path: Mapped[str] = mapped_column(String(300), primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(300))
+    key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     # Who made the request (``idempotency.service.Authority``): a stored response is
     # replayed only to a caller that could have made the request. Rows written before
@@ -147,7 +153,7 @@ class OutboxEvent(ModeScoped, CreatedAt, Base):
     fanned_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class AuditRecord(CreatedAt, Base):
+class AuditRecord(ModeScoped, CreatedAt, Base):
     """Append-only audit trail of money-relevant events.
 
     Writers only insert (no lock). A sealer later assigns each committed row the next
@@ -155,14 +161,20 @@ class AuditRecord(CreatedAt, Base):
     payment path nothing; ``purser audit verify`` recomputes it.
 
     ``seq`` and ``chain_seq`` are global and stay inside: the API shows ``owner_seq``, the
-    row's place among its owner's records (1, 2, 3… in chain order), which the sealer gives
-    it with its chain position. A global number would let an owner count everyone's
-    payments between two of its own.
+    row's place among its owner's records of its mode (1, 2, 3… in chain order), which the
+    sealer gives it with its chain position. A global number would let an owner count
+    everyone's payments between two of its own; numbering the modes apart keeps each
+    mode's trail gapless, as ``GET /audit`` shows only the key's mode.
+
+    ``mode`` is the mode of the connection that wrote the record. It is not in the hash
+    (rows sealed before it existed keep their hashes); the append-only trigger keeps it.
     """
 
     __tablename__ = "audit_records"
     __table_args__ = (
-        UniqueConstraint("owner_id", "owner_seq", name="uq_audit_records_owner_id_owner_seq"),
+        UniqueConstraint(
+            "owner_id", "mode", "owner_seq", name="uq_audit_records_owner_id_mode_owner_seq"
+        ),
         # The owner's records not sealed yet (the first page of GET /audit).
         Index(
             "ix_audit_records_owner_id_unsealed",

@@ -18,10 +18,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, CreatedAt
+from app.models.base import Base, CreatedAt, ModeScoped
 
 
-class WebhookEndpoint(CreatedAt, Base):
+class WebhookEndpoint(ModeScoped, CreatedAt, Base):
+    """A subscription. Its mode is the mode of the events it receives: a live worker
+    fans out and delivers live events only, to live endpoints only (deliveries and
+    attempts belong to their endpoint's mode)."""
+
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

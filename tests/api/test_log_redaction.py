@@ -5,6 +5,7 @@ import asyncio
 import hashlib
 import io
 import logging
+import traceback
 from collections.abc import Iterator
 
 import httpx
@@ -99,7 +100,8 @@ async def test_a_database_error_logs_no_hash_or_ciphertext(
     async with sessionmaker() as session:
         for value in [*secrets_of(key.secret), ciphertext]:
             try:
-                # PostgreSQL quotes the value in its message, SQLAlchemy in [parameters].
+                # PostgreSQL quotes the value in its message; SQLAlchemy would in its
+                # [parameters], but the engine hides them.
                 await session.execute(
                     text("SELECT CAST(CAST(:value AS text) AS integer)"), {"value": value}
                 )
@@ -109,9 +111,30 @@ async def test_a_database_error_logs_no_hash_or_ciphertext(
     written = stream.getvalue()
     assert written.count("unhandled error with") == 4
     assert "invalid input syntax for type integer" in written
-    assert "[parameters: ***]" in written
+    assert "[SQL parameters hidden due to hide_parameters=True]" in written
+    assert "[parameters:" not in written
     for value in [*secrets_of(key.secret), ciphertext]:
         assert value not in written
+
+
+async def test_a_database_error_carries_no_parameter_even_unfiltered(
+    sessionmaker: async_sessionmaker[AsyncSession], make_key: MakeKey
+) -> None:
+    # The error itself, before any log filter: what an exception handler, a test report
+    # or an error tracker would see. PostgreSQL's own message does not quote the value here.
+    key = await make_key()
+    ciphertext = Fernet(Fernet.generate_key()).encrypt(b"whsec_secret").decode()
+    async with sessionmaker() as session:
+        for value in [*secrets_of(key.secret), ciphertext]:
+            with pytest.raises(DBAPIError) as raised:
+                await session.execute(
+                    text("SELECT length(CAST(:value AS text)) / 0"), {"value": value}
+                )
+            await session.rollback()
+            shown = "".join(traceback.format_exception(raised.value))
+            assert "division by zero" in shown
+            assert "SQL parameters hidden" in shown
+            assert value not in shown
 
 
 def test_serve_and_worker_write_every_record_through_the_filter() -> None:

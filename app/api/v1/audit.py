@@ -28,9 +28,9 @@ async def list_audit_records(
 ) -> AuditPage:
     """The owner's audit records of the key's mode (sandbox or live), newest first. `seq`
     numbers the owner's own records of that mode (1, 2, 3… in chain order, without gaps)
-    and is given with the record's place in the hash chain,
-    within about a second (`sealed`); records not sealed yet lead the first page with `seq`
-    null. `next_cursor` continues with the sealed records numbered below the page's last."""
+    and is given with the record's place in the hash chain, within about a second
+    (`sealed`); records not sealed yet lead the first page with `seq` null. `next_cursor`
+    continues with the sealed records numbered below the page's last."""
     return await audit_service.list_for_owner(
         session, principal.owner_id, limit=limit, cursor=cursor
     )

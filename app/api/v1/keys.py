@@ -63,13 +63,14 @@ async def create_key(
 
 @router.get("", response_model=list[ApiKeyRead])
 async def list_keys(principal: KeysPrincipal, session: SessionDep) -> list[ApiKeyRead]:
-    """The owner's keys (never their secrets)."""
-    return await apikey_service.list_keys(session, principal.owner_id)
+    """The owner's keys of the calling key's mode (never their secrets)."""
+    return await apikey_service.list_keys(session, principal.owner_id, mode=principal.mode)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyRead, responses=NOT_FOUND)
 async def revoke_key(key_id: str, principal: KeysPrincipal, session: SessionDep) -> ApiKeyRead:
-    """Revoke a key: it stops working at once. Revoking twice is harmless."""
+    """Revoke a key of the calling key's mode: it stops working at once. Revoking twice is
+    harmless. A key of the other mode is not found."""
     return await apikey_service.revoke_key_as(
         session, principal, key_id, request_id=request_id_var.get()
     )

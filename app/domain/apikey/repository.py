@@ -21,17 +21,30 @@ async def get_key(session: AsyncSession, key_id: str) -> Row[Any] | None:
     return row
 
 
-async def list_keys(session: AsyncSession, owner_id: str) -> Sequence[Row[Any]]:
+# Keys name their mode themselves (a key is made for one mode, whatever connection writes
+# it), so the filters compare with the caller's mode, not the connection's; ``mode=None``
+# is the operator's CLI, which sees and revokes keys of both modes.
+
+
+async def list_keys(
+    session: AsyncSession, owner_id: str, mode: str | None = None
+) -> Sequence[Row[Any]]:
     statement = select(_keys).where(_keys.c.owner_id == owner_id).order_by(_keys.c.created_at)
+    if mode is not None:
+        statement = statement.where(_keys.c.mode == mode)
     return (await session.execute(statement)).all()
 
 
-async def revoke_key(session: AsyncSession, key_id: str, owner_id: str | None) -> Row[Any] | None:
+async def revoke_key(
+    session: AsyncSession, key_id: str, owner_id: str | None, mode: str | None = None
+) -> Row[Any] | None:
     """The key's row after revocation, plus ``revoked_now``: whether this call revoked it
     (``False`` when it already was)."""
     statement = update(_keys).where(_keys.c.id == key_id)
     if owner_id is not None:
         statement = statement.where(_keys.c.owner_id == owner_id)
+    if mode is not None:
+        statement = statement.where(_keys.c.mode == mode)
     statement = statement.values(revoked_at=func.coalesce(_keys.c.revoked_at, func.now()))
     # RETURNING sees the new value; now() is the transaction's start, so the two are equal
     # only when this transaction set it.

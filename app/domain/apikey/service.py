@@ -389,8 +389,12 @@ def require_scope(principal: Principal, scope: Scope) -> None:
         raise InsufficientScope(f"this API key lacks the {scope.value} scope")
 
 
-async def list_keys(session: AsyncSession, owner_id: str) -> list[ApiKeyRead]:
-    return [_read(row) for row in await repository.list_keys(session, owner_id)]
+async def list_keys(
+    session: AsyncSession, owner_id: str, *, mode: str | None = None
+) -> list[ApiKeyRead]:
+    """The owner's keys; of ``mode`` only if given (a key lists its own mode's keys: the
+    other mode's are none of its business). ``mode=None`` is the operator's CLI."""
+    return [_read(row) for row in await repository.list_keys(session, owner_id, mode)]
 
 
 async def revoke_key(session: AsyncSession, key_id: str, *, owner_id: str | None) -> ApiKeyRead:
@@ -406,9 +410,11 @@ async def revoke_key(session: AsyncSession, key_id: str, *, owner_id: str | None
 async def revoke_key_as(
     session: AsyncSession, caller: Principal, key_id: str, *, request_id: str | None = None
 ) -> ApiKeyRead:
-    """Revoke one of ``caller``'s owner's keys (idempotent); the revocation itself, not a
-    repeat, gets an ``api_key_revoked`` audit record. Raises ``ApiKeyNotFound`` (404)."""
-    row = await repository.revoke_key(session, key_id, caller.owner_id)
+    """Revoke one of ``caller``'s owner's keys of the caller's mode (idempotent); the
+    revocation itself, not a repeat, gets an ``api_key_revoked`` audit record. Raises
+    ``ApiKeyNotFound`` (404), also for a key of the other mode: a live key cannot switch
+    off the sandbox, nor the reverse."""
+    row = await repository.revoke_key(session, key_id, caller.owner_id, caller.mode)
     if row is None:
         raise ApiKeyNotFound(f"API key {key_id} not found")
     if row.revoked_now:

@@ -4,6 +4,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, insert, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import current_mode
 from app.models.payment import AuditRecord
 
 _audit = cast(Table, AuditRecord.__table__)
@@ -47,21 +48,25 @@ async def unsealed(session: AsyncSession, limit: int) -> Sequence[Row[Any]]:
 
 _LAST_OWNER_SEQS = text(
     """
-    SELECT o.owner_id,
+    SELECT o.owner_id, o.mode,
            COALESCE((SELECT max(a.owner_seq) FROM audit_records a
-                      WHERE a.owner_id = o.owner_id), 0) AS last
-      FROM unnest(CAST(:owners AS text[])) AS o(owner_id)
+                      WHERE a.owner_id = o.owner_id AND a.mode = o.mode), 0) AS last
+      FROM unnest(CAST(:owners AS text[]), CAST(:modes AS text[])) AS o(owner_id, mode)
     """
 )
 
 
-async def last_owner_seqs(session: AsyncSession, owner_ids: list[str]) -> dict[str, int]:
-    """The highest ``owner_seq`` given to each owner in ``owner_ids`` (0 for none yet): one
-    statement, one backward step of the ``(owner_id, owner_seq)`` index per owner."""
-    if not owner_ids:
+async def last_owner_seqs(
+    session: AsyncSession, owners: list[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """The highest ``owner_seq`` given to each ``(owner_id, mode)`` in ``owners`` (0 for
+    none yet): one statement, one backward step of the ``(owner_id, mode, owner_seq)``
+    index per pair. The sealer seals every mode's rows: the chain is one for all."""
+    if not owners:
         return {}
-    rows = await session.execute(_LAST_OWNER_SEQS, {"owners": owner_ids})
-    return {row.owner_id: row.last for row in rows}
+    owner_ids, modes = (list(column) for column in zip(*owners, strict=True))
+    rows = await session.execute(_LAST_OWNER_SEQS, {"owners": owner_ids, "modes": modes})
+    return {(row.owner_id, row.mode): row.last for row in rows}
 
 
 _SEAL = text(
@@ -112,15 +117,20 @@ async def count_unsealed(session: AsyncSession) -> int:
 async def list_for_owner(
     session: AsyncSession, owner_id: str, *, limit: int, before_owner_seq: int | None
 ) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
-    """The owner's records newest first, in one statement (one snapshot, so a record sealed
-    meanwhile is never both or neither): ``(unsealed, sealed)``, up to ``limit`` of each.
+    """The owner's records of the connection's mode newest first, in one statement (one
+    snapshot, so a record sealed meanwhile is never both or neither): ``(unsealed,
+    sealed)``, up to ``limit`` of each.
 
     Without ``before_owner_seq``: the unsealed records (by insertion, newest first) and the
     newest sealed ones; with it, no unsealed records and the sealed ones numbered below it.
     """
     sealed = (
         select(_audit)
-        .where(_audit.c.owner_id == owner_id, _audit.c.owner_seq.is_not(None))
+        .where(
+            _audit.c.owner_id == owner_id,
+            _audit.c.mode == current_mode(),
+            _audit.c.owner_seq.is_not(None),
+        )
         .order_by(_audit.c.owner_seq.desc())
         .limit(limit)
     )
@@ -131,7 +141,11 @@ async def list_for_owner(
         return [], rows
     unsealed = (
         select(_audit)
-        .where(_audit.c.owner_id == owner_id, _audit.c.owner_seq.is_(None))
+        .where(
+            _audit.c.owner_id == owner_id,
+            _audit.c.mode == current_mode(),
+            _audit.c.owner_seq.is_(None),
+        )
         .order_by(_audit.c.seq.desc())
         .limit(limit)
     )

@@ -6,12 +6,17 @@ rows the next chain position and ``hash = sha256(prev_hash | canonical row)``; `
 recomputes the chain from the start and reports the first row that does not match.
 
 Owners see their own numbering, never the global one: ``seal`` also gives each row the
-next number of its owner (``owner_seq``: 1, 2, 3… in chain order, without gaps), which
-``GET /audit`` shows as ``seq`` and its cursors carry. A global position would tell an
-owner how many records (payments) other owners made between two of its own. Numbering at
-seal time costs writers nothing: the one sealer already takes rows in order, under its
-lock, so no owner's payments wait on a counter. ``owner_seq`` is not part of the hash (rows
-sealed before it existed keep their hashes); ``verify`` recomputes it from the chain.
+next number of its owner in its mode (``owner_seq``: 1, 2, 3… in chain order, without
+gaps), which ``GET /audit`` shows as ``seq`` and its cursors carry. A global position
+would tell an owner how many records (payments) other owners made between two of its own.
+Numbering at seal time costs writers nothing: the one sealer already takes rows in order,
+under its lock, so no owner's payments wait on a counter.
+
+Each record carries the mode of the connection that wrote it; ``GET /audit`` lists only
+the key's mode, numbered apart so that each mode's trail has no gaps. The chain itself is
+one for both modes. Neither ``owner_seq`` nor ``mode`` is part of the hash (rows sealed
+before them keep their hashes; the append-only trigger keeps both); ``verify`` recomputes
+the numbering per owner and mode from the chain.
 """
 
 import hashlib
@@ -31,6 +36,8 @@ from app.kit.money import format_amount
 GENESIS = "0" * 64
 #: ``next_cursor`` as this API writes it: ``aud_`` and an owner's sequence number (BIGINT).
 _CURSOR = re.compile(r"aud_[0-9]{1,18}", re.ASCII)
+#: The canonical row. Fixed for good: adding a column here would break every row sealed
+#: before it (``mode``, ``owner_seq`` are deliberately absent).
 _HASHED_FIELDS = (
     "seq",
     "owner_id",
@@ -92,8 +99,9 @@ def row_hash(row: Row[Any] | dict[str, Any], chain_seq: int, prev_hash: str) -> 
 
 
 async def seal(session: AsyncSession, *, batch: int = 1000) -> int:
-    """Chain up to ``batch`` committed, unsealed rows, each with its owner's next
-    ``owner_seq``; returns how many were sealed (0 if another sealer holds the lock)."""
+    """Chain up to ``batch`` committed, unsealed rows of either mode, each with the next
+    ``owner_seq`` of its owner in its mode; returns how many were sealed (0 if another
+    sealer holds the lock)."""
     if not await repository.try_lock_sealer(session):
         return 0
     rows = await repository.unsealed(session, batch)
@@ -101,13 +109,15 @@ async def seal(session: AsyncSession, *, batch: int = 1000) -> int:
         return 0
     last = await repository.last_sealed(session)
     chain_seq, prev_hash = (last.chain_seq, last.hash) if last else (0, GENESIS)
-    owner_seqs = await repository.last_owner_seqs(session, sorted({row.owner_id for row in rows}))
+    owner_seqs = await repository.last_owner_seqs(
+        session, sorted({(row.owner_id, row.mode) for row in rows})
+    )
     links = []
     for row in rows:
         chain_seq += 1
-        owner_seqs[row.owner_id] += 1
+        owner_seqs[row.owner_id, row.mode] += 1
         digest = row_hash(row, chain_seq, prev_hash)
-        links.append((row.seq, chain_seq, owner_seqs[row.owner_id], prev_hash, digest))
+        links.append((row.seq, chain_seq, owner_seqs[row.owner_id, row.mode], prev_hash, digest))
         prev_hash = digest
     await repository.seal(session, links)
     return len(rows)
@@ -123,10 +133,10 @@ class VerifyResult:
 
 async def verify(session: AsyncSession, *, page: int = 5000) -> VerifyResult:
     """Recompute the chain from its start; stop at the first row that does not match (its
-    position, its link, its contents, or its owner's number: each owner's rows must be
-    numbered 1, 2, 3… in chain order). ``bad_seq`` is the row's internal ``seq``."""
+    position, its link, its contents, or its owner's number: each owner's rows of each mode
+    must be numbered 1, 2, 3… in chain order). ``bad_seq`` is the row's internal ``seq``."""
     expected_seq, prev_hash, checked = 0, GENESIS, 0
-    owner_counts: dict[str, int] = {}
+    owner_counts: dict[tuple[str, str], int] = {}
     while True:
         rows = await repository.sealed_in_order(session, expected_seq, page)
         if not rows:
@@ -139,12 +149,12 @@ async def verify(session: AsyncSession, *, page: int = 5000) -> VerifyResult:
                 return VerifyResult(checked, 0, row.seq, "prev_hash does not match the chain")
             if row_hash(row, row.chain_seq, prev_hash) != row.hash:
                 return VerifyResult(checked, 0, row.seq, "contents do not match the hash")
-            owner_seq = owner_counts.get(row.owner_id, 0) + 1
+            owner_seq = owner_counts.get((row.owner_id, row.mode), 0) + 1
             if row.owner_seq != owner_seq:
                 return VerifyResult(
                     checked, 0, row.seq, f"owner sequence {row.owner_seq} where {owner_seq} is due"
                 )
-            owner_counts[row.owner_id] = owner_seq
+            owner_counts[row.owner_id, row.mode] = owner_seq
             prev_hash = row.hash
             checked += 1
     return VerifyResult(checked, await repository.count_unsealed(session))
@@ -172,8 +182,9 @@ def _read(row: Row[Any]) -> AuditRecordRead:
 async def list_for_owner(
     session: AsyncSession, owner_id: str, *, limit: int, cursor: str | None
 ) -> AuditPage:
-    """The owner's records, newest first: ``AuditPage(data=[AuditRecordRead…],
-    next_cursor="aud_<seq>" | None)``, ``seq`` being the owner's own number.
+    """The owner's records of the session's mode, newest first:
+    ``AuditPage(data=[AuditRecordRead…], next_cursor="aud_<seq>" | None)``, ``seq`` being
+    the owner's own number in that mode.
 
     The first page (no ``cursor``) starts with the records not sealed yet (``seq`` null,
     ``sealed`` false; they get their number within about a second), then the newest sealed

@@ -5,19 +5,26 @@ from sqlalchemy import Row, Table, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import CURRENT_MODE_SQL, current_mode
 from app.models.payment import IdempotencyRecord
 
 _records = cast(Table, IdempotencyRecord.__table__)
 
-
+# Records are keyed by the connection's mode too: a live request never replays, nor is
+# refused for, a sandbox request that used the same key. The lock's scope names the mode
+# in the same statement (no extra round trip), so the two modes never wait for each other.
+# The mode is the connection's setting, spelled by a constant: nothing of a request's is
+# formatted into this SQL.
 _LOCK_AND_GET = text(
-    """
-    SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 0)) AS locked, r.*
+    f"""
+    SELECT pg_try_advisory_xact_lock(
+               hashtextextended(:scope || chr(31) || {CURRENT_MODE_SQL}, 0)) AS locked,
+           r.*
       FROM (SELECT 1) AS one
       LEFT JOIN idempotency_records r
-        ON r.owner_id = :owner_id AND r.method = :method AND r.path = :path AND r.key = :key
-       AND r.expires_at > now()
-    """
+        ON r.owner_id = :owner_id AND r.mode = {CURRENT_MODE_SQL} AND r.method = :method
+       AND r.path = :path AND r.key = :key AND r.expires_at > now()
+    """  # noqa: S608
 )
 
 
@@ -41,6 +48,7 @@ async def get_live(
 ) -> Row[Any] | None:
     statement = select(_records).where(
         _records.c.owner_id == owner_id,
+        _records.c.mode == current_mode(),
         _records.c.method == method,
         _records.c.path == path,
         _records.c.key == key,
@@ -51,9 +59,11 @@ async def get_live(
 
 
 async def save(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Store a record of the connection's mode (the column's default), replacing an
+    expired one of that mode."""
     statement = insert(_records).values(**values)
     statement = statement.on_conflict_do_update(
-        index_elements=["owner_id", "method", "path", "key"],
+        index_elements=["owner_id", "mode", "method", "path", "key"],
         set_={
             column: statement.excluded[column]
             for column in (
@@ -73,5 +83,7 @@ async def save(session: AsyncSession, values: dict[str, Any]) -> None:
 
 
 async def delete_expired(session: AsyncSession, before: datetime) -> int:
+    """Every mode's expired records: an expired record is dead in any mode, and a database
+    serving one mode would otherwise keep the other's forever."""
     result = await session.execute(delete(_records).where(_records.c.expires_at <= before))
     return int(result.rowcount)  # type: ignore[attr-defined]

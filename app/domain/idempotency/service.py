@@ -1,5 +1,6 @@
-"""Idempotency keys, stored in PostgreSQL per owner, method and path, committed in the
-same transaction as the effect they protect.
+"""Idempotency keys, stored in PostgreSQL per owner, mode, method and path, committed in
+the same transaction as the effect they protect. The mode is the session's (its
+connection's): an owner's sandbox and live requests never share a key's record.
 
 - same key, same body: the stored response is replayed byte for byte;
 - same key, another body: ``IdempotencyKeyReused`` (422);

@@ -50,7 +50,12 @@ async def list_requests(
     status: str | None,
     limit: int,
     before: Row[Any] | None,
+    agent_id: str | None = None,
 ) -> Sequence[Row[Any]]:
+    """Up to ``limit`` requests ``owner_id`` sent (``role="requester"``), must pay
+    (``"payer"``) or either, newest first, older than ``before``; with ``agent_id`` (an
+    agent key's), only those naming that agent on either side. The agent filter is in the
+    query, before the LIMIT, so an agent key's pages are as full as they can be."""
     if role == "payer":
         condition = _requests.c.payer_owner_id == owner_id
     elif role == "requester":
@@ -58,6 +63,10 @@ async def list_requests(
     else:
         condition = _visible(owner_id)
     statement = select(_requests).where(condition, _this_mode())
+    if agent_id is not None:
+        statement = statement.where(
+            or_(_requests.c.requester_agent_id == agent_id, _requests.c.payer_agent_id == agent_id)
+        )
     if status is not None:
         statement = statement.where(_requests.c.status == status)
     if before is not None:

@@ -122,9 +122,15 @@ async def list_requests(
         if before is None or not _sees(principal, before):
             raise PaymentRequestNotFound(f"Payment request {cursor} not found", param="cursor")
     rows = await repository.list_requests(
-        session, principal.owner_id, role=role, status=status, limit=limit, before=before
+        session,
+        principal.owner_id,
+        role=role,
+        status=status,
+        limit=limit,
+        before=before,
+        agent_id=principal.agent_id,
     )
-    return [read_request(row) for row in rows if _sees(principal, row)]
+    return [read_request(row) for row in rows]
 
 
 async def pay(session: AsyncSession, request_id: str, context: CallContext) -> PaymentOutcome:

@@ -1,6 +1,8 @@
 """Delivering webhooks: lease due deliveries, send them signed, record every attempt,
 retry with backoff and jitter, dead-letter after the last attempt, disable endpoints that
 fail for days. At least once: a delivery is leased, not deleted, until an attempt lands.
+A worker leases only deliveries to endpoints of its connection's mode: a live worker never
+sends a sandbox event, nor a sandbox worker a live one.
 
 Isolation: attempts run concurrently, at most ``DeliveryLimits.in_flight`` at once per
 worker and ``per_endpoint`` of them to one endpoint, each bounded by a connect and a

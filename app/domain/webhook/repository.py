@@ -2,10 +2,25 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, any_, delete, func, insert, literal, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    and_,
+    any_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import CURRENT_MODE_SQL, current_mode
 from app.models.payment import OutboxEvent
 from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -13,6 +28,27 @@ _endpoints = cast(Table, WebhookEndpoint.__table__)
 _deliveries = cast(Table, WebhookDelivery.__table__)
 _attempts = cast(Table, WebhookAttempt.__table__)
 _events = cast(Table, OutboxEvent.__table__)
+
+
+# Endpoints, and through them their deliveries and attempts, keep to the connection's
+# mode: an endpoint of the other mode answers exactly like one that does not exist, and a
+# worker fans out and delivers only its own mode's events.
+
+
+def _endpoint_of(owner_id: str, endpoint_id: str) -> ColumnElement[bool]:
+    return and_(
+        _endpoints.c.owner_id == owner_id,
+        _endpoints.c.id == endpoint_id,
+        _endpoints.c.mode == current_mode(),
+    )
+
+
+def _delivery_of_this_mode() -> ColumnElement[bool]:
+    """The delivery's endpoint is of the connection's mode (deliveries have no mode of
+    their own: they belong to their endpoint's)."""
+    return exists().where(
+        _endpoints.c.id == _deliveries.c.endpoint_id, _endpoints.c.mode == current_mode()
+    )
 
 
 def _with_counts() -> Any:
@@ -39,16 +75,16 @@ async def insert_endpoint(session: AsyncSession, values: dict[str, Any]) -> None
 
 
 async def get_endpoint(session: AsyncSession, owner_id: str, endpoint_id: str) -> Row[Any] | None:
-    statement = _with_counts().where(
-        _endpoints.c.owner_id == owner_id, _endpoints.c.id == endpoint_id
-    )
+    statement = _with_counts().where(_endpoint_of(owner_id, endpoint_id))
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
 
 
 async def list_endpoints(session: AsyncSession, owner_id: str) -> Sequence[Row[Any]]:
     statement = (
-        _with_counts().where(_endpoints.c.owner_id == owner_id).order_by(_endpoints.c.created_at)
+        _with_counts()
+        .where(_endpoints.c.owner_id == owner_id, _endpoints.c.mode == current_mode())
+        .order_by(_endpoints.c.created_at)
     )
     rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
     return rows
@@ -59,23 +95,23 @@ async def update_endpoint(
 ) -> bool:
     result = await session.execute(
         update(_endpoints)
-        .where(_endpoints.c.owner_id == owner_id, _endpoints.c.id == endpoint_id)
+        .where(_endpoint_of(owner_id, endpoint_id))
         .values(**values, updated_at=func.now())
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def delete_endpoint(session: AsyncSession, owner_id: str, endpoint_id: str) -> bool:
-    result = await session.execute(
-        delete(_endpoints).where(_endpoints.c.owner_id == owner_id, _endpoints.c.id == endpoint_id)
-    )
+    result = await session.execute(delete(_endpoints).where(_endpoint_of(owner_id, endpoint_id)))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def claim_unfanned_events(session: AsyncSession, limit: int) -> Sequence[Row[Any]]:
+    """Events of the connection's mode not fanned out yet, oldest first, locked (SKIP
+    LOCKED: workers share them). The other mode's events wait for a worker of that mode."""
     statement = (
         select(_events)
-        .where(_events.c.fanned_out_at.is_(None))
+        .where(_events.c.fanned_out_at.is_(None), _events.c.mode == current_mode())
         .order_by(_events.c.created_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -85,10 +121,13 @@ async def claim_unfanned_events(session: AsyncSession, limit: int) -> Sequence[R
 
 
 async def subscribed_endpoints(
-    session: AsyncSession, owner_id: str, event_type: str
+    session: AsyncSession, owner_id: str, event_type: str, mode: str
 ) -> Sequence[Row[Any]]:
+    """The owner's active endpoints of ``mode`` (the event's) subscribed to
+    ``event_type``: a sandbox event never reaches a live endpoint, nor the reverse."""
     statement = select(_endpoints.c.id).where(
         _endpoints.c.owner_id == owner_id,
+        _endpoints.c.mode == mode,
         _endpoints.c.is_active.is_(True),
         literal(event_type) == any_(_endpoints.c.events),
     )
@@ -111,8 +150,10 @@ async def mark_fanned_out(session: AsyncSession, event_ids: list[str], now: date
         )
 
 
+# The mode is the connection's setting, spelled by a constant: nothing of a request's is
+# formatted into this SQL.
 _CLAIM = text(
-    """
+    f"""
     WITH busy AS (
         SELECT b.endpoint_id, b.running
           FROM unnest(CAST(:busy_ids AS text[]), CAST(:busy_counts AS integer[]))
@@ -125,6 +166,7 @@ _CLAIM = text(
                  + coalesce(busy.running, 0) AS slot
           FROM webhook_deliveries d2
           JOIN webhook_endpoints e ON e.id = d2.endpoint_id AND e.is_active
+                                   AND e.mode = {CURRENT_MODE_SQL}
           LEFT JOIN busy ON busy.endpoint_id = d2.endpoint_id
          WHERE d2.status = 'pending' AND d2.next_attempt_at <= :now
     ),
@@ -143,7 +185,7 @@ _CLAIM = text(
       FROM due
      WHERE d.id = due.id
     RETURNING d.*
-    """
+    """  # noqa: S608 - a constant, see above
 )
 
 
@@ -159,6 +201,9 @@ async def claim_due(
     """Lease up to ``limit`` due deliveries to this worker: the lease moves
     ``next_attempt_at`` ahead, so no other worker takes them until it runs out (a crashed
     worker's leases do).
+
+    Only deliveries to endpoints of the connection's mode: a worker never sends the
+    other mode's events.
 
     Fair across endpoints: at most ``per_endpoint`` deliveries of one endpoint, counting
     the ``busy`` ones (endpoint id -> attempts this worker still runs), its oldest first;
@@ -178,7 +223,9 @@ async def claim_due(
 
 
 async def endpoints_by_id(session: AsyncSession, ids: list[str]) -> dict[str, Row[Any]]:
-    statement = select(_endpoints).where(_endpoints.c.id.in_(ids))
+    statement = select(_endpoints).where(
+        _endpoints.c.id.in_(ids), _endpoints.c.mode == current_mode()
+    )
     return {row.id: row for row in (await session.execute(statement)).all()}
 
 
@@ -235,7 +282,11 @@ async def list_attempts(
             _deliveries.c.status.label("delivery_status"),
         )
         .join(_deliveries, _deliveries.c.id == _attempts.c.delivery_id)
-        .where(_deliveries.c.owner_id == owner_id, _deliveries.c.endpoint_id == endpoint_id)
+        .where(
+            _deliveries.c.owner_id == owner_id,
+            _deliveries.c.endpoint_id == endpoint_id,
+            _delivery_of_this_mode(),
+        )
         .order_by(_attempts.c.id.desc())
         .limit(limit)
     )
@@ -253,6 +304,7 @@ async def reschedule(
                 _deliveries.c.owner_id == owner_id,
                 _deliveries.c.endpoint_id == endpoint_id,
                 _deliveries.c.event_id == event_id,
+                _delivery_of_this_mode(),
             )
         )
         .values(status="pending", next_attempt_at=now, attempts=0)

@@ -314,12 +314,16 @@ async def replay(
 
 async def fan_out(session: AsyncSession, now: datetime, *, batch: int = 500) -> int:
     """Turn committed outbox events into deliveries for the endpoints subscribed to them
-    (the periodic job; SKIP LOCKED lets several workers share it)."""
+    (the periodic job; SKIP LOCKED lets several workers share it). Only events of the
+    session's mode, each to endpoints of its own mode."""
     events = await repository.claim_unfanned_events(session, batch)
     rows = []
     for event in events:
         body = payload(event.id, event.type, event.data, event.created_at)
-        for endpoint in await repository.subscribed_endpoints(session, event.owner_id, event.type):
+        subscribed = await repository.subscribed_endpoints(
+            session, event.owner_id, event.type, event.mode
+        )
+        for endpoint in subscribed:
             rows.append(
                 _delivery(endpoint.id, event.owner_id, event.id, event.type, event.created_at, body)
             )
