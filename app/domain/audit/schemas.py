@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 class AuditRecordRead(BaseModel):
     seq: int | None = Field(
         description=(
-            "The record's number among the owner's own records of the key's mode (1, 2, 3… in chain order, "
-            "without gaps), given when it is sealed; null until then"
+            "The record's number among the owner's own records of the key's mode (1, 2, 3… "
+            "in chain order, without gaps), given when it is sealed; null until then"
         )
     )
     event: str
