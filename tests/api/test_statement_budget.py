@@ -20,11 +20,11 @@ from tests.api.payment_helpers import create_agent, create_merchant
 #: Statements per request (an idempotent payment, its replay, a refusal for a limit, a hold
 #: capture, a payment-request pay), as the pipeline stands: each path's ceiling.
 BUDGET = {
-    "payment": 13,
+    "payment": 9,
     "replay": 2,
-    "refusal": 11,
-    "capture": 10,
-    "request_pay": 13,
+    "refusal": 7,
+    "capture": 8,
+    "request_pay": 10,
 }
 
 

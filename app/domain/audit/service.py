@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.audit import repository
 from app.domain.audit.schemas import AuditPage, AuditRecordRead
+from app.domain.records import service as records_service
 from app.errors import ValidationFailed
 from app.kit.money import format_amount
 
@@ -85,7 +86,9 @@ def record(
 
 
 async def append(session: AsyncSession, records: list[dict[str, Any]]) -> None:
-    await repository.insert_records(session, records)
+    """Queue ``records`` for the caller's commit: a use case's audit rows, outbox events and
+    idempotency record are written together in one statement (``app.domain.records``)."""
+    await records_service.defer_audit(session, records)
 
 
 def row_hash(row: Row[Any] | dict[str, Any], chain_seq: int, prev_hash: str) -> str:

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.event import repository
+from app.domain.records import service as records_service
 from app.kit.ids import new_id
 
 
@@ -14,4 +14,6 @@ def event(owner_id: str, type_: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def emit(session: AsyncSession, events: list[dict[str, Any]]) -> None:
-    await repository.insert_events(session, events)
+    """Queue ``events`` for the caller's commit: a use case's audit rows, outbox events and
+    idempotency record are written together in one statement (``app.domain.records``)."""
+    await records_service.defer_events(session, events)

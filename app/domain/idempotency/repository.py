@@ -11,10 +11,43 @@ from app.models.payment import IdempotencyRecord
 _records = cast(Table, IdempotencyRecord.__table__)
 
 # Records are keyed by the connection's mode too: a live request never replays, nor is
-# refused for, a sandbox request that used the same key. The lock's scope names the mode
-# in the same statement (no extra round trip), so the two modes never wait for each other.
-# The mode is the connection's setting, spelled by a constant: nothing of a request's is
-# formatted into this SQL.
+# refused for, a sandbox request that used the same key. One round trip reads the record
+# and, only when there is none, claims the key's lock without waiting: a finished request
+# is replayed without the lock, so replays never block each other. The lock's scope names
+# the mode in the same statement, so the two modes never wait for each other. The mode is
+# the connection's setting, spelled by a constant: nothing of a request's is formatted
+# into this SQL.
+_GET_OR_LOCK = text(
+    f"""
+    SELECT CASE WHEN r.fingerprint IS NULL
+                THEN pg_try_advisory_xact_lock(
+                         hashtextextended(:scope || chr(31) || {CURRENT_MODE_SQL}, 0))
+           END AS locked,
+           r.*
+      FROM (SELECT 1) AS one
+      LEFT JOIN idempotency_records r
+        ON r.owner_id = :owner_id AND r.mode = {CURRENT_MODE_SQL} AND r.method = :method
+       AND r.path = :path AND r.key = :key AND r.expires_at > now()
+    """  # noqa: S608
+)
+
+
+async def get_or_lock(
+    session: AsyncSession, scope: str, owner_id: str, method: str, path: str, key: str
+) -> Row[Any]:
+    """The live record of the key (``fingerprint`` not NULL, ``locked`` NULL), or, without
+    one, the claim of ``scope`` until the transaction ends, made without waiting
+    (``locked`` true or false, ``fingerprint`` NULL)."""
+    row: Row[Any] = (
+        await session.execute(
+            _GET_OR_LOCK,
+            {"scope": scope, "owner_id": owner_id, "method": method, "path": path, "key": key},
+        )
+    ).one()
+    return row
+
+
+# The lock taken whether or not a record exists (tests of the lock's scope use it).
 _LOCK_AND_GET = text(
     f"""
     SELECT pg_try_advisory_xact_lock(

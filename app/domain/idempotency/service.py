@@ -27,6 +27,7 @@ from app.domain.idempotency.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
 )
+from app.domain.records import service as records_service
 
 MAX_KEY_LENGTH = 255
 
@@ -98,21 +99,16 @@ async def begin(
     ``IdempotencyKeyForbidden`` (403: ``authority`` does not cover the stored request's)
     and ``IdempotencyKeyReused`` (422: another body), in that order."""
     _check_key(key)
-    # A finished request is replayed without the lock, so replays never block each other.
-    row = await repository.get_live(session, owner_id, method, path, key)
-    if row is None:
-        claim = await repository.try_lock_and_get(
-            session, _scope(owner_id, method, path, key), owner_id, method, path, key
-        )
-        if not claim.locked:
+    row = await repository.get_or_lock(
+        session, _scope(owner_id, method, path, key), owner_id, method, path, key
+    )
+    if row.fingerprint is None:
+        if not row.locked:
             raise IdempotencyKeyInUse(
                 "A request with this Idempotency-Key is still being processed; retry shortly",
                 param="Idempotency-Key",
             )
-        # The first request may have committed between the read and the lock.
-        if claim.fingerprint is None:
-            return None
-        row = claim
+        return None
     # Records written before authorities were stored have no key: they are treated as an
     # owner-wide key's, which only owner keys may replay.
     original = Authority(row.key_id, row.agent_id, frozenset(row.scopes))
@@ -147,7 +143,8 @@ async def complete(
     a 5xx)."""
     if response.status_code >= 500:
         return
-    await repository.save(
+    # Written at the commit, in the one statement of the use case's audit rows and events.
+    await records_service.defer_idempotency(
         session,
         {
             "owner_id": owner_id,
