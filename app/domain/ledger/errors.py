@@ -33,6 +33,13 @@ class InsufficientFunds(AppError):
         self.needed = needed
 
 
+class BalanceOverflow(Conflict):
+    """An account cannot hold more: one of its balance rows would leave the BIGINT range
+    (about 9.2e18 minor units). Nothing was posted."""
+
+    code = "balance_limit_reached"
+
+
 class EntryReferenceConflict(Conflict):
     """The reference was already used by an entry with different postings."""
 

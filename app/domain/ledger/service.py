@@ -18,6 +18,7 @@ from app.db import session_mode
 from app.domain.ledger import repository
 from app.domain.ledger.errors import (
     AccountNotFound,
+    BalanceOverflow,
     CaptureExceedsHold,
     CurrencyMismatch,
     EntryReferenceConflict,
@@ -215,7 +216,8 @@ async def post_entry(
     With a ``reference``, posting again with the same legs returns the first entry
     (``created=False``) and posting different legs raises ``EntryReferenceConflict``.
     Raises ``InvalidPosting``, ``UnbalancedEntry``, ``CurrencyMismatch``,
-    ``AccountNotFound`` or ``InsufficientFunds``; the caller's transaction stays usable.
+    ``AccountNotFound``, ``InsufficientFunds`` or ``BalanceOverflow`` (409: an account row
+    would pass BIGINT); the caller's transaction stays usable.
     """
     merged = _merge_legs(legs)
     entry_id = entry_id or new_id("je", 12)
@@ -243,6 +245,11 @@ async def post_entry(
             account_id=result.account_id,
             available=result.available,
             needed=-leg.amount.minor,
+        )
+    if result.outcome == "balance_overflow":
+        raise BalanceOverflow(
+            f"ledger account {result.account_id} cannot hold more: its balance would pass "
+            "the largest a balance row stores"
         )
     if result.outcome == "unknown_account":
         raise AccountNotFound(f"ledger account {result.account_id} does not exist")
