@@ -70,6 +70,12 @@ def _claimed_key_id(presented: str | None) -> str | None:
     return None if match is None else f"key_{match.group(1)}"
 
 
+class ConflictingCredentials(AppError):
+    status_code = 400
+    code = "conflicting_credentials"
+    title = "Bad request"
+
+
 async def get_principal(
     request: Request,
     session: SessionDep,
@@ -85,6 +91,12 @@ async def get_principal(
     key (the rules: ``RateLimiter.refusal``). A malformed key never costs a query.
     """
     settings: Settings = request.app.state.settings
+    if api_key is not None and bearer is not None and api_key != bearer.credentials:
+        # Two keys in one request: serving either would guess whose request this is.
+        raise ConflictingCredentials(
+            "X-API-Key and Authorization name different keys; send one of them",
+            param="Authorization",
+        )
     presented = api_key or (bearer.credentials if bearer else None)
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is None:

@@ -21,6 +21,8 @@ the connection may be a request the proxy never saw ("request smuggling"): the a
 connection without running anything pipelined behind the request.
 """
 
+import asyncio
+import contextlib
 import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,8 +33,11 @@ from app.api.request_context import request_id_var
 logger = logging.getLogger("purser.api")
 
 
-#: Most bytes read and discarded to deliver a 413 reliably (see the module docstring).
+#: Most bytes read and discarded to deliver a 413 reliably (see the module docstring), and
+#: the longest that may take: a client that declares a large body and sends none of it gets
+#: its answer after this, not never.
 DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 2.0
 
 
 class BodyTooLarge(Exception):
@@ -97,7 +102,14 @@ class BodyLimitMiddleware:
 
 
 async def _drain(receive: Receive, received: int) -> None:
-    """Read and discard the rest of a request body, up to ``DRAIN_BYTES`` in all."""
+    """Read and discard the rest of a request body, up to ``DRAIN_BYTES`` in all and for
+    at most ``DRAIN_SECONDS``."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            await _discard(receive, received)
+
+
+async def _discard(receive: Receive, received: int) -> None:
     while received <= DRAIN_BYTES:
         message = await receive()
         if message["type"] != "http.request":

@@ -19,7 +19,7 @@ from app.api.deps import PrincipalDep, SessionDep, access_of
 from app.config import Settings
 from app.domain.apikey.schemas import Principal
 from app.domain.idempotency import service as idempotency_service
-from app.domain.idempotency.errors import ConflictingIdempotencyKeys
+from app.domain.idempotency.errors import ConflictingIdempotencyKeys, InvalidIdempotencyKey
 from app.domain.idempotency.service import Authority, StoredResponse
 from app.kit.time import utc_now
 
@@ -111,6 +111,12 @@ async def get_idempotency(
         str | None, Header(alias="X-Idempotency-Key", description="Same as Idempotency-Key.")
     ] = None,
 ) -> Idempotency:
+    if idempotency_key == "" or x_idempotency_key == "":
+        # An empty header is a key that was meant and lost: never a request without one.
+        raise InvalidIdempotencyKey(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            param="Idempotency-Key",
+        )
     if (
         idempotency_key is not None
         and x_idempotency_key is not None

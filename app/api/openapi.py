@@ -9,6 +9,8 @@ are added here, where that machinery's rules are known:
 - ``401``, ``403``, ``429``: every operation that needs an API key;
 - ``404``: every operation with a path parameter or a cursor (an id that does not
   exist, or is not the caller's);
+- ``409``: every operation taking an ``Idempotency-Key`` (the key is in use by a request
+  still running);
 - ``413``: every operation with a body (``PURSER_MAX_BODY_BYTES``);
 - ``422``: every operation with a body or parameters (``param`` names the field);
 - ``500``: every operation (one problem, with the request id).
@@ -27,6 +29,7 @@ _COMMON: dict[str, str] = {
     "401": "Missing, invalid, revoked or expired API key",
     "403": "The key lacks the scope, or may not act for this agent",
     "404": "Not found (or another owner's)",
+    "409": "The same Idempotency-Key is in use by a request still running",
     "413": "The request body is larger than PURSER_MAX_BODY_BYTES",
     "422": "Invalid request; `param` names the field",
     "429": "Rate limit exceeded; retry after `Retry-After` seconds",
@@ -51,6 +54,8 @@ def _statuses(operation: dict[str, Any]) -> list[str]:
         statuses += ["401", "403", "429"]
     if has_path:
         statuses.append("404")
+    if idempotent:
+        statuses.append("409")
     if has_body:
         statuses.append("413")
     if has_body or parameters:

@@ -103,7 +103,14 @@ async def _app_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def _field_of(error: Any) -> str | None:
-    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    location = []
+    for part in error.get("loc", ()):
+        if part in ("body", "query", "path"):
+            continue
+        if isinstance(part, str) and ("[" in part or part in ("none", "null")):
+            # A union's branch (``function-before[…]``, ``none``): not a field of the request.
+            break
+        location.append(str(part))
     return ".".join(location) or None
 
 

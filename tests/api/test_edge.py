@@ -443,3 +443,68 @@ async def test_the_largest_amount_is_a_refusal_for_funds_not_a_posting_error(
         response = await client.post(path, json=body, headers=headers)
         assert response.status_code == 400, response.text
         assert response.json()["code"] == "insufficient_funds"
+
+
+async def test_two_different_keys_in_one_request_are_refused(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    first, second = await make_key(), await make_key()
+    both = {"X-API-Key": first.secret, "Authorization": f"Bearer {second.secret}"}
+    response = await client.get("/api/v1/agents", headers=both)
+    assert response.status_code == 400
+    assert response.json()["code"] == "conflicting_credentials"
+    same = {"X-API-Key": first.secret, "Authorization": f"Bearer {first.secret}"}
+    assert (await client.get("/api/v1/agents", headers=same)).status_code == 200
+
+
+async def test_an_empty_idempotency_key_is_refused(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    body = {"name": "TechStore Electronics"}
+    for name in ("Idempotency-Key", "X-Idempotency-Key"):
+        response = await client.post("/api/v1/merchants", json=body, headers={**headers, name: ""})
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "invalid_idempotency_key"
+    assert (await client.get("/api/v1/merchants", headers=headers)).json() == []
+
+
+async def test_a_union_field_is_named_plainly(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    merchant = await create_merchant(client, headers)
+    product = await client.post(
+        "/api/v1/catalog/products",
+        json={"merchant_id": merchant["merchant_id"], "name": "cable", "price": "5"},
+        headers=headers,
+    )
+    for price in ("-1", 5):
+        response = await client.patch(
+            f"/api/v1/catalog/products/{product.json()['product_id']}",
+            json={"price": price},
+            headers=headers,
+        )
+        assert response.status_code == 422
+        assert response.json()["param"] == "price"
+        assert response.json()["detail"].startswith("price: ")
+
+
+def test_idempotent_operations_document_409(document: dict[str, Any]) -> None:
+    for method, path, operation in _operations(document):
+        names = {p["name"] for p in operation.get("parameters", [])}
+        if "Idempotency-Key" in names:
+            assert "409" in operation["responses"], (method, path)
+
+
+async def test_a_declared_body_that_never_comes_gets_its_413_in_bounded_time(
+    served: str,
+) -> None:
+    host, port = served.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /api/v1/agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 9999999\r\n\r\n{}"
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(4096), timeout=10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer
