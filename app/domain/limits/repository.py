@@ -1,12 +1,15 @@
 from datetime import date
 from typing import cast
 
-from sqlalchemy import Table, select, text, tuple_
+from sqlalchemy import CTE, Table, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.payment import SpendCounter
+from app.models.wallet import Wallet
 
 _counters = cast(Table, SpendCounter.__table__)
+_wallets = cast(Table, Wallet.__table__)
 
 # One round trip on the payment path: the wallet's lifetime total and its window
 # counters move together.
@@ -22,6 +25,28 @@ _ADD_SPEND = text(
     DO UPDATE SET spent = spend_counters.spent + EXCLUDED.spent
     """
 )
+
+
+def add_spend_ctes(wallet_id: str, windows: dict[str, date], amount: int) -> list[CTE]:
+    """``add_spend`` as data-modifying CTEs, for a statement of the payment path to carry
+    (the spend is then counted in the same round trip as the transaction row)."""
+    lifetime = (
+        update(_wallets)
+        .where(_wallets.c.id == wallet_id)
+        .values(spent_total=_wallets.c.spent_total + amount)
+        .cte("spend_lifetime")
+    )
+    counters = insert(_counters).values(
+        [
+            {"wallet_id": wallet_id, "period": period, "window_start": start, "spent": amount}
+            for period, start in windows.items()
+        ]
+    )
+    counters = counters.on_conflict_do_update(
+        index_elements=["wallet_id", "period", "window_start"],
+        set_={"spent": _counters.c.spent + counters.excluded.spent},
+    )
+    return [lifetime, counters.cte("spend_windows")]
 
 
 async def spent_in_windows(

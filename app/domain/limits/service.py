@@ -105,6 +105,12 @@ async def record_spend(
     await repository.add_spend(session, wallet.id, decision.windows, amount)
 
 
+def spend_writes(wallet: Row[Any], amount: int, decision: LimitDecision) -> list[Any]:
+    """``record_spend`` as statements (CTEs) for the caller's insert to carry: the same
+    counting, without a round trip of its own."""
+    return list(repository.add_spend_ctes(wallet.id, decision.windows, amount))
+
+
 async def release_spend(
     session: AsyncSession, wallet_id: str, amount: int, *, spent_at: datetime, tz: ZoneInfo
 ) -> None:

@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, insert, or_, select, tuple_
+from sqlalchemy import CTE, Row, Table, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import current_mode
@@ -10,8 +10,14 @@ from app.models.payment import Transaction
 _transactions = cast(Table, Transaction.__table__)
 
 
-async def insert_transaction(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
+async def insert_transaction(
+    session: AsyncSession, values: dict[str, Any], carrying: Sequence[CTE] = ()
+) -> Row[Any]:
+    """Insert the transaction row and return it; ``carrying`` are data-modifying CTEs
+    (the spend counters of a completed payment) run in the same statement."""
     statement = insert(_transactions).values(**values).returning(_transactions)
+    for cte in carrying:
+        statement = statement.add_cte(cte)
     row: Row[Any] = (await session.execute(statement)).one()
     return row
 

@@ -136,44 +136,60 @@ def read_transaction(row: Row[Any]) -> TransactionRead:
 
 @dataclass(frozen=True, slots=True)
 class _Order:
-    """A payment request resolved before the payer is locked: what is paid to whom, and a
-    refusal already found (recorded once the payer is locked)."""
+    """A payment request resolved, its payer's wallet locked: what is paid to whom, and a
+    refusal already found (recorded with the attempt)."""
 
+    payer: Row[Any]
     payee: _Payee
     amount: Money
     product_id: str | None
     refusal: PaymentRefused | None
 
 
-async def _payee(
-    session: AsyncSession, owner_id: str, merchant_id: str | None, wallet_id: str | None
-) -> _Payee:
+async def _payee_and_payer(
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: str,
+    merchant_id: str | None,
+    wallet_id: str | None,
+) -> tuple[_Payee, Row[Any]]:
     """The wallet of merchant ``merchant_id``, or wallet ``wallet_id`` (exactly one is
-    given). Raises ``MerchantNotFound`` / ``RecipientNotFound`` (404)."""
+    given), and the paying agent's wallet locked (as ``lock_payer``), in one round trip.
+    Raises ``MerchantNotFound`` / ``RecipientNotFound`` (404), then ``AgentNotFound``
+    (404) unless the caller may pay for ``agent_id``."""
+    payer, wallet = await wallet_repository.lock_agent_wallet_with_payee(
+        session,
+        owner_id=principal.owner_id,
+        agent_id=agent_id if principal.sees_agent(agent_id) else None,
+        payee_owner_id=principal.owner_id,
+        payee_merchant_id=merchant_id,
+        payee_wallet_id=None if merchant_id is not None else wallet_id or "",
+    )
     if merchant_id is not None:
         # Every merchant has exactly one wallet, opened with it.
-        wallet = await wallet_repository.get_wallet(
-            session, owner_id=owner_id, merchant_id=merchant_id
-        )
         if wallet is None:
             raise MerchantNotFound(f"Merchant {merchant_id} not found", param="merchant_id")
-        return _Payee(wallet, merchant_id, None)
-    wallet = await wallet_repository.get_wallet_by_id(
-        session, owner_id=owner_id, wallet_id=wallet_id or ""
-    )
-    if wallet is None:
-        raise RecipientNotFound(f"Wallet {wallet_id} not found", param="recipient_wallet_id")
-    return _Payee(wallet, wallet.merchant_id, wallet.agent_id)
+        payee = _Payee(wallet, merchant_id, None)
+    else:
+        if wallet is None:
+            raise RecipientNotFound(f"Wallet {wallet_id} not found", param="recipient_wallet_id")
+        payee = _Payee(wallet, wallet.merchant_id, wallet.agent_id)
+    if payer is None:
+        raise AgentNotFound(f"Agent {agent_id} not found", param="agent_id")
+    return payee, payer
 
 
-async def _resolve(session: AsyncSession, owner_id: str, payload: PaymentCreate) -> _Order:
-    """Price and payee of ``payload``, with one lookup each (the product, then the payee's
-    wallet). Without a product: ``amount`` (+ ``currency``, default USDC) to exactly one of
+async def _resolve(session: AsyncSession, principal: Principal, payload: PaymentCreate) -> _Order:
+    """Price and payee of ``payload``, and the payer's wallet locked: the product (if
+    any), then the payee's wallet with the payer's lock (one round trip). Without a
+    product: ``amount`` (+ ``currency``, default USDC) to exactly one of
     ``merchant_id`` / ``recipient_wallet_id``. With ``product_id``: its catalog price to its
     merchant, or to the one payee named; a named payee that is not the product's merchant,
     an out-of-stock product or a ``currency`` other than the product's is returned as the
     order's refusal. Raises ``InvalidPayment`` (422, also from ``to_minor``) for malformed
-    requests, ``ProductNotFound``, ``MerchantNotFound``, ``RecipientNotFound`` (404)."""
+    requests, ``ProductNotFound``, ``MerchantNotFound``, ``RecipientNotFound``,
+    ``AgentNotFound`` (404)."""
+    owner_id = principal.owner_id
     if payload.merchant_id is not None and payload.recipient_wallet_id is not None:
         raise InvalidPayment(
             "give one of merchant_id and recipient_wallet_id, not both", param="merchant_id"
@@ -188,8 +204,10 @@ async def _resolve(session: AsyncSession, owner_id: str, payload: PaymentCreate)
             raise InvalidPayment("amount is required (or a product_id)", param="amount")
         currency = payload.currency or DEFAULT_CURRENCY
         amount = Money(to_minor(payload.amount, currency, param="amount"), currency)
-        payee = await _payee(session, owner_id, payload.merchant_id, payload.recipient_wallet_id)
-        return _Order(payee, amount, None, None)
+        payee, payer = await _payee_and_payer(
+            session, principal, payload.agent_id, payload.merchant_id, payload.recipient_wallet_id
+        )
+        return _Order(payer, payee, amount, None, None)
     if payload.amount is not None:
         raise InvalidPayment(
             "give either amount or product_id: a product is paid at its catalog price",
@@ -201,8 +219,11 @@ async def _resolve(session: AsyncSession, owner_id: str, payload: PaymentCreate)
         merchant_id = product.merchant_id
     # A named payee is looked up as named (404 if unknown), then compared with the
     # product's merchant: the same single lookup as when it matches.
-    payee = await _payee(session, owner_id, merchant_id, payload.recipient_wallet_id)
+    payee, payer = await _payee_and_payer(
+        session, principal, payload.agent_id, merchant_id, payload.recipient_wallet_id
+    )
     return _Order(
+        payer,
         payee,
         Money(product.price, product.currency),
         product.id,
@@ -324,15 +345,14 @@ async def create(
     transaction (``PaymentOutcome.refusal``): ``product_merchant_mismatch`` (422),
     ``product_out_of_stock`` (409), ``currency_mismatch`` (400), own wallet
     (422 ``invalid_payment``), then state, limits and balance."""
-    owner_id = context.principal.owner_id
     if payload.currency is not None:
         scale_of(payload.currency)
-    # Lookups before the lock: the payer's wallet row stays locked for as short as it can.
-    order = await _resolve(session, owner_id, payload)
-    wallet = await lock_payer(session, context.principal, payload.agent_id)
+    # Resolve payee and price, and lock the payer (one round trip with the payee's lookup:
+    # the lock is then held from the same moment as before, with one trip less under it).
+    order = await _resolve(session, context.principal, payload)
     return await charge(
         session,
-        wallet,
+        order.payer,
         order.payee.wallet,
         order.amount,
         context,
@@ -427,6 +447,11 @@ async def charge(
             "completed_at": None if refusal else context.now,
             "request_id_paid": request_id_paid,
         },
+        # A completed payment counts against the limits: spend counters and the
+        # lifetime total, written by the transaction row's statement.
+        carrying=[]
+        if refusal is not None or decision is None
+        else limits_service.spend_writes(wallet, amount.minor, decision),
     )
     transaction = read_transaction(row)
     initiated = transaction_event_data(transaction)
@@ -434,7 +459,6 @@ async def charge(
     events.insert(0, event_service.event(owner_id, "payment.initiated", initiated))
     if refusal is None:
         assert decision is not None
-        await limits_service.record_spend(session, wallet, amount.minor, decision)
         audit.add("payment_completed", {"fee": fee.minor, "entry_id": entry_id})
         events.append(
             event_service.event(owner_id, "payment.completed", transaction_event_data(transaction))

@@ -150,10 +150,16 @@ async def pay(session: AsyncSession, request_id: str, context: CallContext) -> P
         raise RequestNotPayable(f"Payment request {request_id} is {row.status}")
     if row.expires_at <= context.now:
         raise RequestNotPayable(f"Payment request {request_id} has expired")
-    wallet = await payment_service.lock_payer(session, principal, row.payer_agent_id)
-    payee = await wallet_repository.get_wallet(
-        session, owner_id=row.requester_owner_id, agent_id=row.requester_agent_id
+    # The payer's lock and the requester's wallet: one round trip.
+    wallet, payee = await wallet_repository.lock_agent_wallet_with_payee(
+        session,
+        owner_id=principal.owner_id,
+        agent_id=row.payer_agent_id,
+        payee_owner_id=row.requester_owner_id,
+        payee_agent_id=row.requester_agent_id,
     )
+    if wallet is None:
+        raise AgentNotFound(f"Agent {row.payer_agent_id} not found", param="agent_id")
     assert payee is not None
     outcome = await payment_service.charge(
         session,

@@ -1,6 +1,6 @@
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy import Row, Table, false, insert, null, select, true, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.agent import Agent
@@ -90,6 +90,51 @@ async def lock_agent_wallet(
     )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
+
+
+async def lock_agent_wallet_with_payee(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    agent_id: str | None,
+    payee_owner_id: str,
+    payee_merchant_id: str | None = None,
+    payee_wallet_id: str | None = None,
+    payee_agent_id: str | None = None,
+) -> tuple[Row[Any] | None, Row[Any] | None]:
+    """``(payer, payee)`` in one round trip: agent ``agent_id``'s wallet locked as
+    ``lock_agent_wallet`` locks it (with ``agent_is_active``), and the payee's wallet of
+    ``payee_owner_id``, named by exactly one of merchant, wallet or agent id, read without
+    a lock. ``agent_id=None`` reads the payee only. None for a wallet not found (or of the
+    other mode)."""
+    payee = select(_wallets, null().label("agent_is_active"), false().label("is_payer")).where(
+        _wallets.c.owner_id == payee_owner_id, _wallets.c.mode == current_mode()
+    )
+    if payee_merchant_id is not None:
+        payee = payee.where(_wallets.c.merchant_id == payee_merchant_id)
+    elif payee_wallet_id is not None:
+        payee = payee.where(_wallets.c.id == payee_wallet_id)
+    else:
+        payee = payee.where(_wallets.c.agent_id == payee_agent_id)
+    if agent_id is None:
+        return None, (await session.execute(payee)).one_or_none()
+    # The payer's branch is a subquery of its own: a locking clause may not apply to a
+    # UNION, but may to one of its inputs. Only the payer's row is locked.
+    payer = (
+        select(_wallets, _agents.c.is_active.label("agent_is_active"), true().label("is_payer"))
+        .join(_agents, _agents.c.id == _wallets.c.agent_id)
+        .where(
+            _wallets.c.owner_id == owner_id,
+            _wallets.c.agent_id == agent_id,
+            _wallets.c.mode == current_mode(),
+        )
+        .with_for_update(key_share=True, of=_wallets)
+        .subquery()
+    )
+    rows = (await session.execute(union_all(select(payer), payee))).all()
+    payer_row = next((row for row in rows if row.is_payer), None)
+    payee_row = next((row for row in rows if not row.is_payer), None)
+    return payer_row, payee_row
 
 
 async def get_wallet_any_owner(session: AsyncSession, wallet_id: str) -> Row[Any] | None:
