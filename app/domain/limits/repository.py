@@ -1,9 +1,10 @@
 from datetime import date
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import CTE, Table, select, text, tuple_, update
+from sqlalchemy import CTE, ColumnElement, Label, Table, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Date
 
 from app.models.payment import SpendCounter
 from app.models.wallet import Wallet
@@ -25,6 +26,32 @@ _ADD_SPEND = text(
     DO UPDATE SET spent = spend_counters.spent + EXCLUDED.spent
     """
 )
+
+
+#: The windows a wallet has counters for, in the order ``spent_columns`` reads them.
+PERIODS = ("day", "week", "month")
+
+
+def spent_columns(wallet_id: ColumnElement[Any], windows: dict[str, date]) -> list[Label[Any]]:
+    """Columns for the payer's lock statement: ``spent_<period>`` (NULL: nothing spent
+    yet) and ``window_<period>`` (the window start it was read for), per period. They are
+    read with the statement's snapshot: valid only if the wallet row did not change
+    between that snapshot and the lock (see ``wallet.repository``)."""
+    columns: list[Label[Any]] = []
+    for period in PERIODS:
+        start = windows[period]
+        spent = (
+            select(_counters.c.spent)
+            .where(
+                _counters.c.wallet_id == wallet_id,
+                _counters.c.period == period,
+                _counters.c.window_start == start,
+            )
+            .scalar_subquery()
+        )
+        columns.append(spent.label(f"spent_{period}"))
+        columns.append(literal(start, Date).label(f"window_{period}"))
+    return columns
 
 
 def add_spend_ctes(wallet_id: str, windows: dict[str, date], amount: int) -> list[CTE]:

@@ -6,7 +6,7 @@ calendar day, week (from Monday) and month in the configured time zone.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,18 @@ class LimitDecision:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def carried_spent(wallet: Row[Any], windows: dict[str, date]) -> dict[str, int] | None:
+    """The window counters the payer's lock statement read with the wallet, if it read
+    them for ``windows`` and they are current (``counters_fresh``: the wallet row, which
+    every counter write updates in the same transaction, had not changed since the
+    statement's snapshot); else None, and the caller reads them under the lock."""
+    if not getattr(wallet, "counters_fresh", False):
+        return None
+    if any(getattr(wallet, f"window_{period}") != windows[period] for period in windows):
+        return None
+    return {period: int(getattr(wallet, f"spent_{period}") or 0) for period in windows}
+
+
 async def check(
     session: AsyncSession, wallet: Row[Any], amount: int, *, now: datetime, tz: ZoneInfo
 ) -> LimitDecision:
@@ -48,9 +60,14 @@ async def check(
     has_window_limit = any(
         getattr(wallet, column) is not None for column in _WINDOW_LIMITS.values()
     )
-    spent = (
-        await repository.spent_in_windows(session, wallet.id, windows) if has_window_limit else {}
-    )
+    spent: dict[str, int] = {}
+    if has_window_limit:
+        carried = carried_spent(wallet, windows)
+        spent = (
+            carried
+            if carried is not None
+            else await repository.spent_in_windows(session, wallet.id, windows)
+        )
     usage: list[tuple[str, int | None, int]] = [
         ("per_tx", wallet.limit_per_tx, 0),
         ("total", wallet.limit_total, wallet.spent_total),
@@ -109,6 +126,12 @@ def spend_writes(wallet: Row[Any], amount: int, decision: LimitDecision) -> list
     """``record_spend`` as statements (CTEs) for the caller's insert to carry: the same
     counting, without a round trip of its own."""
     return list(repository.add_spend_ctes(wallet.id, decision.windows, amount))
+
+
+def windows_of(now: datetime, tz: ZoneInfo) -> dict[str, date]:
+    """The windows ``check`` counts a payment at ``now`` in (for the payer's lock
+    statement to read their counters)."""
+    return window_starts(now, tz)
 
 
 async def release_spend(

@@ -152,9 +152,11 @@ async def _payee_and_payer(
     agent_id: str,
     merchant_id: str | None,
     wallet_id: str | None,
+    windows: dict[str, Any],
 ) -> tuple[_Payee, Row[Any]]:
     """The wallet of merchant ``merchant_id``, or wallet ``wallet_id`` (exactly one is
-    given), and the paying agent's wallet locked (as ``lock_payer``), in one round trip.
+    given), and the paying agent's wallet locked (as ``lock_payer``) with its spend
+    counters of ``windows`` (``limits_service.windows_of``), in one round trip.
     Raises ``MerchantNotFound`` / ``RecipientNotFound`` (404), then ``AgentNotFound``
     (404) unless the caller may pay for ``agent_id``."""
     payer, wallet = await wallet_repository.lock_agent_wallet_with_payee(
@@ -162,6 +164,7 @@ async def _payee_and_payer(
         owner_id=principal.owner_id,
         agent_id=agent_id if principal.sees_agent(agent_id) else None,
         payee_owner_id=principal.owner_id,
+        windows=windows,
         payee_merchant_id=merchant_id,
         payee_wallet_id=None if merchant_id is not None else wallet_id or "",
     )
@@ -179,7 +182,9 @@ async def _payee_and_payer(
     return payee, payer
 
 
-async def _resolve(session: AsyncSession, principal: Principal, payload: PaymentCreate) -> _Order:
+async def _resolve(
+    session: AsyncSession, principal: Principal, payload: PaymentCreate, windows: dict[str, Any]
+) -> _Order:
     """Price and payee of ``payload``, and the payer's wallet locked: the product (if
     any), then the payee's wallet with the payer's lock (one round trip). Without a
     product: ``amount`` (+ ``currency``, default USDC) to exactly one of
@@ -205,7 +210,12 @@ async def _resolve(session: AsyncSession, principal: Principal, payload: Payment
         currency = payload.currency or DEFAULT_CURRENCY
         amount = Money(to_minor(payload.amount, currency, param="amount"), currency)
         payee, payer = await _payee_and_payer(
-            session, principal, payload.agent_id, payload.merchant_id, payload.recipient_wallet_id
+            session,
+            principal,
+            payload.agent_id,
+            payload.merchant_id,
+            payload.recipient_wallet_id,
+            windows,
         )
         return _Order(payer, payee, amount, None, None)
     if payload.amount is not None:
@@ -220,7 +230,7 @@ async def _resolve(session: AsyncSession, principal: Principal, payload: Payment
     # A named payee is looked up as named (404 if unknown), then compared with the
     # product's merchant: the same single lookup as when it matches.
     payee, payer = await _payee_and_payer(
-        session, principal, payload.agent_id, merchant_id, payload.recipient_wallet_id
+        session, principal, payload.agent_id, merchant_id, payload.recipient_wallet_id, windows
     )
     return _Order(
         payer,
@@ -349,7 +359,8 @@ async def create(
         scale_of(payload.currency)
     # Resolve payee and price, and lock the payer (one round trip with the payee's lookup:
     # the lock is then held from the same moment as before, with one trip less under it).
-    order = await _resolve(session, context.principal, payload)
+    windows = limits_service.windows_of(context.now, context.tz)
+    order = await _resolve(session, context.principal, payload, windows)
     return await charge(
         session,
         order.payer,

@@ -16,6 +16,7 @@ from app.domain.agent import repository as agent_repository
 from app.domain.agent.errors import AgentNotFound
 from app.domain.apikey.schemas import Principal
 from app.domain.event import service as event_service
+from app.domain.limits import service as limits_service
 from app.domain.payment import service as payment_service
 from app.domain.payment.service import CallContext, PaymentOutcome
 from app.domain.payment_request import repository
@@ -156,6 +157,7 @@ async def pay(session: AsyncSession, request_id: str, context: CallContext) -> P
         owner_id=principal.owner_id,
         agent_id=row.payer_agent_id,
         payee_owner_id=row.requester_owner_id,
+        windows=limits_service.windows_of(context.now, context.tz),
         payee_agent_id=row.requester_agent_id,
     )
     if wallet is None:

@@ -1,8 +1,21 @@
+from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, false, insert, null, select, true, union_all, update
+from sqlalchemy import (
+    Row,
+    Table,
+    false,
+    insert,
+    literal_column,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.limits import repository as limits_repository
 from app.models.agent import Agent
 from app.models.base import current_mode
 from app.models.wallet import VirtualCard, Wallet
@@ -98,18 +111,36 @@ async def lock_agent_wallet_with_payee(
     owner_id: str,
     agent_id: str | None,
     payee_owner_id: str,
+    windows: dict[str, date],
     payee_merchant_id: str | None = None,
     payee_wallet_id: str | None = None,
     payee_agent_id: str | None = None,
 ) -> tuple[Row[Any] | None, Row[Any] | None]:
     """``(payer, payee)`` in one round trip: agent ``agent_id``'s wallet locked as
-    ``lock_agent_wallet`` locks it (with ``agent_is_active``), and the payee's wallet of
+    ``lock_agent_wallet`` locks it (with ``agent_is_active``, and its spend counters of
+    ``windows``: ``limits.repository.spent_columns``), and the payee's wallet of
     ``payee_owner_id``, named by exactly one of merchant, wallet or agent id, read without
     a lock. ``agent_id=None`` reads the payee only. None for a wallet not found (or of the
-    other mode)."""
-    payee = select(_wallets, null().label("agent_is_active"), false().label("is_payer")).where(
-        _wallets.c.owner_id == payee_owner_id, _wallets.c.mode == current_mode()
-    )
+    other mode).
+
+    The counters are read with the statement's snapshot, taken before the lock was
+    granted: another payment of this agent may have committed new counts meanwhile. Every
+    counter write updates the wallet row in its transaction, and the locked row is the
+    newest version, so ``counters_fresh`` compares that version (``xmin``) with the one
+    the snapshot sees: equal, nothing was counted in between and the counters are
+    current; else the caller reads them again, now under the lock."""
+    seen = _wallets.alias("seen")
+    counters_fresh = (
+        literal_column("wallets.xmin")
+        == select(literal_column("seen.xmin")).where(seen.c.id == _wallets.c.id).scalar_subquery()
+    ).label("counters_fresh")
+    carried = [counters_fresh, *limits_repository.spent_columns(_wallets.c.id, windows)]
+    payee = select(
+        _wallets,
+        null().label("agent_is_active"),
+        false().label("is_payer"),
+        *(null().label(column.name) for column in carried),
+    ).where(_wallets.c.owner_id == payee_owner_id, _wallets.c.mode == current_mode())
     if payee_merchant_id is not None:
         payee = payee.where(_wallets.c.merchant_id == payee_merchant_id)
     elif payee_wallet_id is not None:
@@ -121,7 +152,12 @@ async def lock_agent_wallet_with_payee(
     # The payer's branch is a subquery of its own: a locking clause may not apply to a
     # UNION, but may to one of its inputs. Only the payer's row is locked.
     payer = (
-        select(_wallets, _agents.c.is_active.label("agent_is_active"), true().label("is_payer"))
+        select(
+            _wallets,
+            _agents.c.is_active.label("agent_is_active"),
+            true().label("is_payer"),
+            *carried,
+        )
         .join(_agents, _agents.c.id == _wallets.c.agent_id)
         .where(
             _wallets.c.owner_id == owner_id,
