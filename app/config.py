@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     run_webhooks: bool = True
     #: Largest request body accepted, in bytes; a larger one is a 413 before it is read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    #: Seconds a process may reuse an API key's row instead of querying it (0: query on
+    #: every request). At most 1: a revocation or expiry then takes effect within 1 s in
+    #: every process (and at once in the process that revoked).
+    auth_cache_seconds: float = Field(default=0.0, ge=0.0, le=1.0)
     #: How long idempotency keys are remembered.
     idempotency_retention_days: int = Field(default=7, ge=1, le=90)
     #: Whether a refund returns the payment's fee (``return``, with the refund that

@@ -100,7 +100,9 @@ async def get_principal(
     presented = api_key or (bearer.credentials if bearer else None)
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is None:
-        return await apikey_service.authenticate(session, presented, settings.mode)
+        return await apikey_service.authenticate(
+            session, presented, settings.mode, cache_seconds=settings.auth_cache_seconds
+        )
     budget = failure_budget(settings.auth_failures_per_address, settings.auth_failures_per_key_id)
     address = client_bucket(request.client.host if request.client else None)
     claimed = _claimed_key_id(presented)
@@ -112,7 +114,9 @@ async def get_principal(
         throttled.headers["Retry-After"] = str(wait)
         raise throttled
     try:
-        principal = await apikey_service.authenticate(session, presented, settings.mode)
+        principal = await apikey_service.authenticate(
+            session, presented, settings.mode, cache_seconds=settings.auth_cache_seconds
+        )
     except InvalidApiKey:
         await limiter.failed(address, claimed, budget)
         raise

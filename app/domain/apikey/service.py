@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -46,6 +47,42 @@ class ApiKeyNotFound(NotFound):
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+#: Longest a process may reuse a key row it read (seconds): a revocation, an expiry or
+#: any other change to a key takes effect within this time in every process.
+MAX_CACHE_SECONDS: Final = 1.0
+
+#: key id -> (read at, monotonic seconds; the row). Only keys that exist are kept: an
+#: unknown key id is asked again every time, so a key created a moment ago always works.
+_key_rows: dict[str, tuple[float, Row[Any]]] = {}
+
+
+async def _key_row(session: AsyncSession, key_id: str, cache_seconds: float) -> Row[Any] | None:
+    """The key's row: from this process's cache if read less than ``cache_seconds`` (at
+    most ``MAX_CACHE_SECONDS``) ago, else one query."""
+    now = time.monotonic()
+    if cache_seconds > 0:
+        cached = _key_rows.get(key_id)
+        if cached is not None and now - cached[0] < min(cache_seconds, MAX_CACHE_SECONDS):
+            return cached[1]
+    row = await repository.get_key(session, key_id)
+    if row is None:
+        _key_rows.pop(key_id, None)
+    elif cache_seconds > 0:
+        if len(_key_rows) >= 10_000:
+            # Bounded: entries older than the longest lifetime are dead anyway.
+            for stale in [k for k, (at, _) in _key_rows.items() if now - at >= MAX_CACHE_SECONDS]:
+                del _key_rows[stale]
+            if len(_key_rows) >= 10_000:
+                _key_rows.clear()
+        _key_rows[key_id] = (now, row)
+    return row
+
+
+def forget_key(key_id: str) -> None:
+    """Drop ``key_id`` from this process's cache (its revocation here applies at once)."""
+    _key_rows.pop(key_id, None)
 
 
 def _read(row: Row[Any]) -> ApiKeyRead:
@@ -356,13 +393,19 @@ async def create_key_as(
     return KeyIssue(created, None)
 
 
-async def authenticate(session: AsyncSession, presented: str | None, mode: Mode) -> Principal:
-    """Resolve a presented key to its principal, or raise ``InvalidApiKey``."""
+async def authenticate(
+    session: AsyncSession, presented: str | None, mode: Mode, *, cache_seconds: float = 0.0
+) -> Principal:
+    """Resolve a presented key to its principal, or raise ``InvalidApiKey``.
+
+    ``cache_seconds`` > 0 lets this process reuse the key's row for that long (at most
+    ``MAX_CACHE_SECONDS``): a request then costs no query. The secret's hash, revocation,
+    expiry and mode are checked on every request, cached row or not."""
     match = _KEY_PATTERN.fullmatch(presented or "")
     if match is None:
         raise InvalidApiKey()
     key_mode, key_part, secret = match.groups()
-    row = await repository.get_key(session, f"key_{key_part}")
+    row = await _key_row(session, f"key_{key_part}", cache_seconds)
     matches = hmac.compare_digest(_hash(secret), row.secret_hash if row else _NO_SUCH_HASH)
     if (
         row is None
@@ -402,6 +445,7 @@ async def revoke_key(session: AsyncSession, key_id: str, *, owner_id: str | None
 
     Raises ``ApiKeyNotFound`` (404) for an unknown key or another owner's."""
     row = await repository.revoke_key(session, key_id, owner_id)
+    forget_key(key_id)
     if row is None:
         raise ApiKeyNotFound(f"API key {key_id} not found")
     return _read(row)
@@ -415,6 +459,7 @@ async def revoke_key_as(
     ``ApiKeyNotFound`` (404), also for a key of the other mode: a live key cannot switch
     off the sandbox, nor the reverse."""
     row = await repository.revoke_key(session, key_id, caller.owner_id, caller.mode)
+    forget_key(key_id)
     if row is None:
         raise ApiKeyNotFound(f"API key {key_id} not found")
     if row.revoked_now:
