@@ -23,7 +23,7 @@ BUDGET = {
     "payment": 6,
     "replay": 2,
     "refusal": 5,
-    "capture": 8,
+    "capture": 7,
     "request_pay": 7,
 }
 

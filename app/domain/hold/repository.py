@@ -7,8 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import current_mode
 from app.models.payment_flow import Hold
+from app.models.wallet import Wallet
 
 _holds = cast(Table, Hold.__table__)
+_wallets = cast(Table, Wallet.__table__)
 
 
 async def insert_hold(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
@@ -19,6 +21,33 @@ async def insert_hold(session: AsyncSession, values: dict[str, Any]) -> Row[Any]
 async def get_hold(session: AsyncSession, owner_id: str, hold_id: str) -> Row[Any] | None:
     statement = select(_holds).where(
         _holds.c.owner_id == owner_id, _holds.c.id == hold_id, _holds.c.mode == current_mode()
+    )
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+async def get_hold_with_payee(
+    session: AsyncSession, owner_id: str, hold_id: str
+) -> Row[Any] | None:
+    """``get_hold`` plus the merchant's wallet, in one round trip: ``payee_wallet_id`` and
+    ``payee_account_id`` (its available account). A merchant's wallet is opened with it and
+    never changes, so reading it before the hold is claimed reads what the capture pays."""
+    statement = (
+        select(
+            _holds,
+            _wallets.c.id.label("payee_wallet_id"),
+            _wallets.c.available_account_id.label("payee_account_id"),
+        )
+        .select_from(_holds)
+        .outerjoin(
+            _wallets,
+            (_wallets.c.owner_id == _holds.c.owner_id)
+            & (_wallets.c.merchant_id == _holds.c.merchant_id)
+            & (_wallets.c.mode == current_mode()),
+        )
+        .where(
+            _holds.c.owner_id == owner_id, _holds.c.id == hold_id, _holds.c.mode == current_mode()
+        )
     )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row

@@ -171,7 +171,8 @@ async def capture(
 ) -> HoldRead:
     """Pay the merchant out of the hold (all, or a smaller amount: the rest is released)."""
     owner_id = context.principal.owner_id
-    current = await repository.get_hold(session, owner_id, hold_id)
+    # The hold with the merchant's wallet it pays: one round trip.
+    current = await repository.get_hold_with_payee(session, owner_id, hold_id)
     if current is None or not context.principal.sees_agent(current.agent_id):
         raise HoldNotFound(f"Hold {hold_id} not found")
     captured = current.amount if amount is None else to_minor(amount, current.currency)
@@ -187,11 +188,8 @@ async def capture(
     )
     money = Money(captured, row.currency)
     fee = await fee_service.fee_for(session, money)
-    merchant_wallet = await wallet_repository.get_wallet(
-        session, owner_id=owner_id, merchant_id=row.merchant_id
-    )
-    assert merchant_wallet is not None
-    legs = [Leg(merchant_wallet.available_account_id, money)]
+    assert current.payee_wallet_id is not None
+    legs = [Leg(current.payee_account_id, money)]
     if fee.minor:
         fee_account = await ledger.system_account_id(session, AccountKind.fee_revenue, row.currency)
         legs.append(Leg(fee_account, fee))
@@ -207,7 +205,7 @@ async def capture(
             "kind": "capture",
             "agent_id": row.agent_id,
             "from_wallet_id": row.wallet_id,
-            "to_wallet_id": merchant_wallet.id,
+            "to_wallet_id": current.payee_wallet_id,
             "merchant_id": row.merchant_id,
             "amount": captured,
             "fee": fee.minor,
