@@ -1,10 +1,10 @@
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import CTE, ColumnElement, Label, Table, literal, select, text, tuple_, update
+from sqlalchemy import CTE, ColumnElement, Label, Table, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import Date
+from sqlalchemy.types import ARRAY, BigInteger, Date, String
 
 from app.models.payment import SpendCounter
 from app.models.wallet import Wallet
@@ -63,12 +63,15 @@ def add_spend_ctes(wallet_id: str, windows: dict[str, date], amount: int) -> lis
         .values(spent_total=_wallets.c.spent_total + amount)
         .cte("spend_lifetime")
     )
-    counters = insert(_counters).values(
-        [
-            {"wallet_id": wallet_id, "period": period, "window_start": start, "spent": amount}
-            for period, start in windows.items()
-        ]
+    # One row per window from two arrays (unnested side by side): the same SQL for every
+    # payment, so it is compiled once.
+    rows = select(
+        literal(wallet_id, String).label("wallet_id"),
+        func.unnest(literal(list(windows), ARRAY(String))).label("period"),
+        func.unnest(literal(list(windows.values()), ARRAY(Date))).label("window_start"),
+        literal(amount, BigInteger).label("spent"),
     )
+    counters = insert(_counters).from_select(["wallet_id", "period", "window_start", "spent"], rows)
     counters = counters.on_conflict_do_update(
         index_elements=["wallet_id", "period", "window_start"],
         set_={"spent": _counters.c.spent + counters.excluded.spent},

@@ -1,7 +1,7 @@
 from typing import Any, cast
 
-from sqlalchemy import Table, func, literal, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, Table, bindparam, column, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from app.models.payment import AuditRecord, IdempotencyRecord, OutboxEvent
@@ -21,6 +21,46 @@ _IDEMPOTENCY_REPLACED = (
     "body",
     "expires_at",
 )
+_AUDIT_TEXT = (
+    "owner_id",
+    "event",
+    "key_id",
+    "request_id",
+    "subject_type",
+    "subject_id",
+    "agent_id",
+    "currency",
+)
+_EVENT_TEXT = ("id", "owner_id", "type")
+
+
+def _from_json_rows(table: Table, name: str, text_columns: tuple[str, ...], extra: Any) -> Any:
+    """``INSERT INTO table ... SELECT`` the rows of a JSON array parameter ``name``, in
+    array order. The SQL is the same whatever the number of rows (a multi-row ``VALUES``
+    would be compiled anew for every call)."""
+    rows = (
+        func.jsonb_array_elements(bindparam(name, type_=JSONB))
+        .table_valued(column("value", JSONB), with_ordinality="ord")
+        .render_derived()
+    )
+    columns = [rows.c.value[column].astext.label(column) for column in text_columns]
+    columns += [expression(rows.c.value).label(column) for column, expression in extra]
+    select_rows = select(*columns).order_by(rows.c.ord)
+    return insert(table).from_select([column.name for column in columns], select_rows)
+
+
+_AUDIT_INSERT = _from_json_rows(
+    _audit,
+    "audit",
+    _AUDIT_TEXT,
+    [
+        ("amount", lambda value: value["amount"].astext.cast(BigInteger)),
+        ("data", lambda value: value["data"]),
+    ],
+)
+_EVENTS_INSERT = _from_json_rows(
+    _events, "events", _EVENT_TEXT, [("data", lambda value: value["data"])]
+)
 
 
 def write(
@@ -30,18 +70,21 @@ def write(
     idempotency: dict[str, Any] | None,
 ) -> None:
     """Insert audit rows, outbox events and at most one idempotency record in ONE
-    statement: multi-row INSERTs, each a data-modifying CTE of one ``SELECT``. Every row
-    takes the connection's mode (the columns' default). An idempotency record replaces an
-    expired one of its mode, as ``app.domain.idempotency.repository.save`` does.
+    statement: each an ``INSERT ... SELECT`` from a JSON array (or the record's values),
+    a data-modifying CTE of one ``SELECT``. Every row takes the connection's mode (the
+    columns' default). An idempotency record replaces an expired one of its mode, as
+    ``app.domain.idempotency.repository.save`` does.
 
     Synchronous: it runs from the session's ``before_commit`` hook (inside the async
     session's greenlet, so the driver is still awaited)."""
     parts = []
+    params: dict[str, Any] = {}
     if audit:
-        # One column list for every row: ``record`` builds each row with the same keys.
-        parts.append(insert(_audit).values(audit).cte("audit_rows"))
+        parts.append(_AUDIT_INSERT.cte("audit_rows"))
+        params["audit"] = audit
     if events:
-        parts.append(insert(_events).values(events).cte("event_rows"))
+        parts.append(_EVENTS_INSERT.cte("event_rows"))
+        params["events"] = events
     if idempotency is not None:
         upsert = insert(_idempotency).values(**idempotency)
         upsert = upsert.on_conflict_do_update(
@@ -55,4 +98,4 @@ def write(
     statement = select(literal(1))
     for part in parts:
         statement = statement.add_cte(part)
-    session.execute(statement)
+    session.execute(statement, params)
