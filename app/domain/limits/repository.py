@@ -1,7 +1,18 @@
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import CTE, ColumnElement, Label, Table, func, literal, select, text, tuple_, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Label,
+    Table,
+    bindparam,
+    func,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import ARRAY, BigInteger, Date, String
@@ -32,14 +43,15 @@ _ADD_SPEND = text(
 PERIODS = ("day", "week", "month")
 
 
-def spent_columns(wallet_id: ColumnElement[Any], windows: dict[str, date]) -> list[Label[Any]]:
+def spent_columns(wallet_id: ColumnElement[Any]) -> list[Label[Any]]:
     """Columns for the payer's lock statement: ``spent_<period>`` (NULL: nothing spent
-    yet) and ``window_<period>`` (the window start it was read for), per period. They are
-    read with the statement's snapshot: valid only if the wallet row did not change
-    between that snapshot and the lock (see ``wallet.repository``)."""
+    yet) and ``window_<period>`` (the window start it was read for), per period, for the
+    windows given as parameters (``window_params``). They are read with the statement's
+    snapshot: valid only if the wallet row did not change between that snapshot and the
+    lock (see ``wallet.repository``)."""
     columns: list[Label[Any]] = []
     for period in PERIODS:
-        start = windows[period]
+        start = bindparam(f"window_{period}", type_=Date)
         spent = (
             select(_counters.c.spent)
             .where(
@@ -50,33 +62,50 @@ def spent_columns(wallet_id: ColumnElement[Any], windows: dict[str, date]) -> li
             .scalar_subquery()
         )
         columns.append(spent.label(f"spent_{period}"))
-        columns.append(literal(start, Date).label(f"window_{period}"))
+        columns.append(start.label(f"window_{period}"))
     return columns
 
 
-def add_spend_ctes(wallet_id: str, windows: dict[str, date], amount: int) -> list[CTE]:
-    """``add_spend`` as data-modifying CTEs, for a statement of the payment path to carry
-    (the spend is then counted in the same round trip as the transaction row)."""
-    lifetime = (
-        update(_wallets)
-        .where(_wallets.c.id == wallet_id)
-        .values(spent_total=_wallets.c.spent_total + amount)
-        .cte("spend_lifetime")
-    )
-    # One row per window from two arrays (unnested side by side): the same SQL for every
-    # payment, so it is compiled once.
-    rows = select(
-        literal(wallet_id, String).label("wallet_id"),
-        func.unnest(literal(list(windows), ARRAY(String))).label("period"),
-        func.unnest(literal(list(windows.values()), ARRAY(Date))).label("window_start"),
-        literal(amount, BigInteger).label("spent"),
-    )
-    counters = insert(_counters).from_select(["wallet_id", "period", "window_start", "spent"], rows)
-    counters = counters.on_conflict_do_update(
-        index_elements=["wallet_id", "period", "window_start"],
-        set_={"spent": _counters.c.spent + counters.excluded.spent},
-    )
-    return [lifetime, counters.cte("spend_windows")]
+def window_params(windows: dict[str, date]) -> dict[str, date]:
+    """The parameters of ``spent_columns``: each period's window start."""
+    return {f"window_{period}": windows[period] for period in PERIODS}
+
+
+# ``add_spend`` as data-modifying CTEs, for a statement of the payment path to carry (the
+# spend is then counted in the same round trip as the transaction row). Built once, with
+# parameters (``spend_params``): the same SQL for every payment, compiled once. One row per
+# window comes from two arrays unnested side by side.
+_SPEND_LIFETIME = (
+    update(_wallets)
+    .where(_wallets.c.id == bindparam("spend_wallet_id", type_=String))
+    .values(spent_total=_wallets.c.spent_total + bindparam("spend_amount", type_=BigInteger))
+    .cte("spend_lifetime")
+)
+_spend_rows = select(
+    bindparam("spend_wallet_id", type_=String).label("wallet_id"),
+    func.unnest(bindparam("spend_periods", type_=ARRAY(String))).label("period"),
+    func.unnest(bindparam("spend_starts", type_=ARRAY(Date))).label("window_start"),
+    bindparam("spend_amount", type_=BigInteger).label("spent"),
+)
+_spend_insert = insert(_counters).from_select(
+    ["wallet_id", "period", "window_start", "spent"], _spend_rows
+)
+_SPEND_WINDOWS = _spend_insert.on_conflict_do_update(
+    index_elements=["wallet_id", "period", "window_start"],
+    set_={"spent": _counters.c.spent + _spend_insert.excluded.spent},
+).cte("spend_windows")
+SPEND_CTES: tuple[CTE, ...] = (_SPEND_LIFETIME, _SPEND_WINDOWS)
+
+
+def spend_params(wallet_id: str, windows: dict[str, date], amount: int) -> dict[str, Any]:
+    """The parameters of ``SPEND_CTES``: ``amount`` (minor units) spent by ``wallet_id``
+    in each of ``windows`` (period -> window start)."""
+    return {
+        "spend_wallet_id": wallet_id,
+        "spend_amount": amount,
+        "spend_periods": list(windows),
+        "spend_starts": list(windows.values()),
+    }
 
 
 async def spent_in_windows(

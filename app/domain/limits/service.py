@@ -122,10 +122,12 @@ async def record_spend(
     await repository.add_spend(session, wallet.id, decision.windows, amount)
 
 
-def spend_writes(wallet: Row[Any], amount: int, decision: LimitDecision) -> list[Any]:
-    """``record_spend`` as statements (CTEs) for the caller's insert to carry: the same
-    counting, without a round trip of its own."""
-    return list(repository.add_spend_ctes(wallet.id, decision.windows, amount))
+def spend_writes(
+    wallet: Row[Any], amount: int, decision: LimitDecision
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``record_spend`` as statements (CTEs) for the caller's insert to carry, with their
+    parameters: the same counting, without a round trip of its own."""
+    return repository.SPEND_CTES, repository.spend_params(wallet.id, decision.windows, amount)
 
 
 def windows_of(now: datetime, tz: ZoneInfo) -> dict[str, date]:

@@ -11,14 +11,18 @@ _transactions = cast(Table, Transaction.__table__)
 
 
 async def insert_transaction(
-    session: AsyncSession, values: dict[str, Any], carrying: Sequence[CTE] = ()
+    session: AsyncSession,
+    values: dict[str, Any],
+    carrying: tuple[Sequence[CTE], dict[str, Any]] = ((), {}),
 ) -> Row[Any]:
     """Insert the transaction row and return it; ``carrying`` are data-modifying CTEs
-    (the spend counters of a completed payment) run in the same statement."""
+    (the spend counters of a completed payment) run in the same statement, with their
+    parameters."""
+    ctes, params = carrying
     statement = insert(_transactions).values(**values).returning(_transactions)
-    for cte in carrying:
+    for cte in ctes:
         statement = statement.add_cte(cte)
-    row: Row[Any] = (await session.execute(statement)).one()
+    row: Row[Any] = (await session.execute(statement, params or None)).one()
     return row
 
 

@@ -460,7 +460,7 @@ async def charge(
         },
         # A completed payment counts against the limits: spend counters and the
         # lifetime total, written by the transaction row's statement.
-        carrying=[]
+        carrying=((), {})
         if refusal is not None or decision is None
         else limits_service.spend_writes(wallet, amount.minor, decision),
     )

@@ -1,9 +1,12 @@
+import functools
 from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import (
     Row,
+    String,
     Table,
+    bindparam,
     false,
     insert,
     literal_column,
@@ -129,26 +132,49 @@ async def lock_agent_wallet_with_payee(
     newest version, so ``counters_fresh`` compares that version (``xmin``) with the one
     the snapshot sees: equal, nothing was counted in between and the counters are
     current; else the caller reads them again, now under the lock."""
+    if payee_merchant_id is not None:
+        payee_by, payee_key = "merchant_id", payee_merchant_id
+    elif payee_wallet_id is not None:
+        payee_by, payee_key = "id", payee_wallet_id
+    else:
+        payee_by, payee_key = "agent_id", payee_agent_id or ""
+    params: dict[str, Any] = {
+        "payer_owner_id": owner_id,
+        "payer_agent_id": agent_id,
+        "payee_owner_id": payee_owner_id,
+        "payee_key": payee_key,
+        **limits_repository.window_params(windows),
+    }
+    statement = _payer_and_payee_statement(payee_by, with_payer=agent_id is not None)
+    rows = (await session.execute(statement, params)).all()
+    payer_row = next((row for row in rows if row.is_payer), None)
+    payee_row = next((row for row in rows if not row.is_payer), None)
+    return payer_row, payee_row
+
+
+@functools.cache
+def _payer_and_payee_statement(payee_by: str, *, with_payer: bool) -> Any:
+    """The statement of ``lock_agent_wallet_with_payee`` for a payee named by ``payee_by``
+    (a wallets column), with or without the payer's branch: built once per kind, with
+    parameters, so that SQLAlchemy compiles it once."""
     seen = _wallets.alias("seen")
     counters_fresh = (
         literal_column("wallets.xmin")
         == select(literal_column("seen.xmin")).where(seen.c.id == _wallets.c.id).scalar_subquery()
     ).label("counters_fresh")
-    carried = [counters_fresh, *limits_repository.spent_columns(_wallets.c.id, windows)]
+    carried = [counters_fresh, *limits_repository.spent_columns(_wallets.c.id)]
     payee = select(
         _wallets,
         null().label("agent_is_active"),
         false().label("is_payer"),
         *(null().label(column.name) for column in carried),
-    ).where(_wallets.c.owner_id == payee_owner_id, _wallets.c.mode == current_mode())
-    if payee_merchant_id is not None:
-        payee = payee.where(_wallets.c.merchant_id == payee_merchant_id)
-    elif payee_wallet_id is not None:
-        payee = payee.where(_wallets.c.id == payee_wallet_id)
-    else:
-        payee = payee.where(_wallets.c.agent_id == payee_agent_id)
-    if agent_id is None:
-        return None, (await session.execute(payee)).one_or_none()
+    ).where(
+        _wallets.c.owner_id == bindparam("payee_owner_id", type_=String),
+        _wallets.c.mode == current_mode(),
+        _wallets.c[payee_by] == bindparam("payee_key", type_=String),
+    )
+    if not with_payer:
+        return payee
     # The payer's branch is a subquery of its own: a locking clause may not apply to a
     # UNION, but may to one of its inputs. Only the payer's row is locked.
     payer = (
@@ -160,17 +186,14 @@ async def lock_agent_wallet_with_payee(
         )
         .join(_agents, _agents.c.id == _wallets.c.agent_id)
         .where(
-            _wallets.c.owner_id == owner_id,
-            _wallets.c.agent_id == agent_id,
+            _wallets.c.owner_id == bindparam("payer_owner_id", type_=String),
+            _wallets.c.agent_id == bindparam("payer_agent_id", type_=String),
             _wallets.c.mode == current_mode(),
         )
         .with_for_update(key_share=True, of=_wallets)
         .subquery()
     )
-    rows = (await session.execute(union_all(select(payer), payee))).all()
-    payer_row = next((row for row in rows if row.is_payer), None)
-    payee_row = next((row for row in rows if not row.is_payer), None)
-    return payer_row, payee_row
+    return union_all(select(payer), payee)
 
 
 async def get_wallet_any_owner(session: AsyncSession, wallet_id: str) -> Row[Any] | None:
