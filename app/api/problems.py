@@ -8,12 +8,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
 
 from app.api.request_context import request_id_var
+from app.api.routing import served_at
 from app.errors import AppError
 
 logger = logging.getLogger("purser.api")
@@ -159,19 +158,8 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """The methods served at the request's path. Where a fixed path and a template both
-    match (``/payments/holds`` and ``/payments/{tx_id}``), the fixed one is the resource,
-    as OpenAPI reads paths: only its methods count."""
-    path = request.url.path
-    served: dict[str, set[str]] = {}
-    for context in iter_route_contexts(request.app.routes):
-        template = context.path
-        if template is not None and compile_path(template)[0].match(path):
-            served.setdefault(template, set()).update(context.methods or ())
-    if not served:
-        return []
-    fewest = min(template.count("{") for template in served)
-    methods = set().union(*(m for t, m in served.items() if t.count("{") == fewest))
+    """The methods of the resource at the request's path (``served_at``)."""
+    methods = set().union(*served_at(request.app, request.url.path).values())
     order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
     return [method for method in order if method in methods]
 

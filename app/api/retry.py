@@ -8,6 +8,7 @@ import random
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.routing import StartTrackingSend
 from app.db import is_retryable
 
 logger = logging.getLogger("purser.api")
@@ -25,21 +26,16 @@ class RetryOnConflictMiddleware:
             return
         body = await _read_body(receive)
         for attempt in range(1, ATTEMPTS + 1):
-            started = False
+            tracked = StartTrackingSend(send)
 
             async def replay_receive() -> Message:
                 return {"type": "http.request", "body": body, "more_body": False}
 
-            async def tracking_send(message: Message) -> None:
-                nonlocal started
-                started = True
-                await send(message)
-
             try:
-                await self.app(dict(scope), replay_receive, tracking_send)
+                await self.app(dict(scope), replay_receive, tracked)
                 return
             except Exception as error:
-                if started or not is_retryable(error) or attempt == ATTEMPTS:
+                if tracked.started or not is_retryable(error) or attempt == ATTEMPTS:
                     raise
                 logger.warning("rerunning %s %s after %s", scope["method"], scope["path"], error)
                 await asyncio.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311

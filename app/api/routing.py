@@ -15,11 +15,13 @@ again. Bodies are already bounded in size by ``app.api.body_limit``.
 
 import json
 from collections.abc import Callable, Coroutine
-from email.message import Message
+from email.message import Message as HeaderMessage
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import compile_path
+from starlette.types import Message, Send
 
 from app.errors import ValidationFailed
 from app.kit.schemas import storable_text_error
@@ -91,7 +93,7 @@ def decode_json_body(body: bytes) -> Any:
 def _is_json(content_type: str | None) -> bool:
     if not content_type:
         return False
-    message = Message()
+    message = HeaderMessage()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()
     return message.get_content_maintype() == "application" and (
@@ -125,3 +127,33 @@ class EdgeRoute(APIRoute):
             return await handler(request)
 
         return edge_handler
+
+
+def served_at(app: Any, path: str) -> dict[str, set[str]]:
+    """The route templates serving ``path``, with their methods. Where a fixed path and a
+    template both match (``/payments/holds`` and ``/payments/{tx_id}``), the fixed one is
+    the resource, as OpenAPI reads paths: only the templates with the fewest parameters
+    are kept."""
+    served: dict[str, set[str]] = {}
+    for context in iter_route_contexts(app.routes):
+        template = context.path
+        if template is not None and compile_path(template)[0].match(path):
+            served.setdefault(template, set()).update(context.methods or ())
+    if not served:
+        return {}
+    fewest = min(template.count("{") for template in served)
+    return {t: m for t, m in served.items() if t.count("{") == fewest}
+
+
+class StartTrackingSend:
+    """A ``send`` that remembers whether the response has started: past that point an
+    error can no longer be answered, only the connection dropped."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)

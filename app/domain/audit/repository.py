@@ -1,18 +1,13 @@
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, insert, select, text, union_all
+from sqlalchemy import Row, Table, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import current_mode
 from app.models.payment import AuditRecord
 
 _audit = cast(Table, AuditRecord.__table__)
-
-
-async def insert_records(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(_audit), rows)
 
 
 async def try_lock_sealer(session: AsyncSession) -> bool:

@@ -1,11 +1,11 @@
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, func, select, text
+from sqlalchemy import Row, Table, delete, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.base import CURRENT_MODE_SQL, current_mode
+from app.models.base import CURRENT_MODE_SQL
 from app.models.payment import IdempotencyRecord
 
 _records = cast(Table, IdempotencyRecord.__table__)
@@ -44,50 +44,6 @@ async def get_or_lock(
             {"scope": scope, "owner_id": owner_id, "method": method, "path": path, "key": key},
         )
     ).one()
-    return row
-
-
-# The lock taken whether or not a record exists (tests of the lock's scope use it).
-_LOCK_AND_GET = text(
-    f"""
-    SELECT pg_try_advisory_xact_lock(
-               hashtextextended(:scope || chr(31) || {CURRENT_MODE_SQL}, 0)) AS locked,
-           r.*
-      FROM (SELECT 1) AS one
-      LEFT JOIN idempotency_records r
-        ON r.owner_id = :owner_id AND r.mode = {CURRENT_MODE_SQL} AND r.method = :method
-       AND r.path = :path AND r.key = :key AND r.expires_at > now()
-    """  # noqa: S608
-)
-
-
-async def try_lock_and_get(
-    session: AsyncSession, scope: str, owner_id: str, method: str, path: str, key: str
-) -> Row[Any]:
-    """Claim ``scope`` until the transaction ends, without waiting, and read the record in
-    the same round trip (it may have been committed since the caller last looked).
-    ``locked`` tells whether the claim succeeded; ``fingerprint`` is NULL without a record."""
-    row: Row[Any] = (
-        await session.execute(
-            _LOCK_AND_GET,
-            {"scope": scope, "owner_id": owner_id, "method": method, "path": path, "key": key},
-        )
-    ).one()
-    return row
-
-
-async def get_live(
-    session: AsyncSession, owner_id: str, method: str, path: str, key: str
-) -> Row[Any] | None:
-    statement = select(_records).where(
-        _records.c.owner_id == owner_id,
-        _records.c.mode == current_mode(),
-        _records.c.method == method,
-        _records.c.path == path,
-        _records.c.key == key,
-        _records.c.expires_at > func.now(),
-    )
-    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
 
 

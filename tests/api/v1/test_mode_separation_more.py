@@ -306,16 +306,14 @@ async def test_the_idempotency_lock_is_per_mode(servers: Servers) -> None:
     scope = "idempotency\x1fowner\x1fPOST\x1f/api/v1/agents\x1fk"
     where = ("owner", "POST", "/api/v1/agents", "k")
     async with s.sandbox_sessions() as holder:
-        held = await idempotency_repository.try_lock_and_get(holder, scope, *where)
+        held = await idempotency_repository.get_or_lock(holder, scope, *where)
         assert held.locked
         # The same key in the same mode waits its turn (409); in the other mode it does not.
         async with s.sandbox_sessions() as same_mode:
-            assert not (
-                await idempotency_repository.try_lock_and_get(same_mode, scope, *where)
-            ).locked
+            assert not (await idempotency_repository.get_or_lock(same_mode, scope, *where)).locked
             await same_mode.rollback()
         async with s.live_sessions() as other_mode:
-            assert (await idempotency_repository.try_lock_and_get(other_mode, scope, *where)).locked
+            assert (await idempotency_repository.get_or_lock(other_mode, scope, *where)).locked
             await other_mode.rollback()
         await holder.rollback()
 
