@@ -193,10 +193,11 @@ async def capture(
     if fee.minor:
         fee_account = await ledger.system_account_id(session, AccountKind.fee_revenue, row.currency)
         legs.append(Leg(fee_account, fee))
-    ledger_hold = await ledger.capture_hold(session, row.ledger_hold_id, legs=legs)
+    # Wallet row before balance rows, as a payment takes them (see ``_release``).
     await limits_service.release_spend(
         session, row.wallet_id, row.amount - captured, spent_at=row.authorized_at, tz=context.tz
     )
+    ledger_hold = await ledger.capture_hold(session, row.ledger_hold_id, legs=legs)
     await payment_repository.insert_transaction(
         session,
         {
@@ -238,10 +239,13 @@ async def void(session: AsyncSession, hold_id: str, context: CallContext) -> Hol
 async def _release(
     session: AsyncSession, row: Row[Any], outcome: str, context: CallContext
 ) -> None:
-    await ledger.void_hold(session, row.ledger_hold_id)
+    # The wallet row (the counters) before the balance rows (the ledger): the order every
+    # payment of this agent takes its locks in, so the two never wait on each other in a
+    # cycle. A ledger error raises and rolls the counters back too.
     await limits_service.release_spend(
         session, row.wallet_id, row.amount, spent_at=row.authorized_at, tz=context.tz
     )
+    await ledger.void_hold(session, row.ledger_hold_id)
     audit = AuditBatch(
         row.owner_id,
         row.id,

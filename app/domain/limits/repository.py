@@ -133,15 +133,21 @@ async def add_spend(
     )
 
 
+# The wallet row is locked before any counter row: counters are read from the wallet's
+# row (``(SELECT id FROM lifetime)`` runs before a counter can match), the order a
+# payment takes them in (it locks the wallet, then writes the counters). Sibling CTEs
+# alone run in no promised order, which let a release and a payment wait on each other.
 _REMOVE_SPEND = text(
     """
     WITH lifetime AS (
         UPDATE wallets SET spent_total = greatest(spent_total - :amount, 0) WHERE id = :wallet_id
+        RETURNING id
     )
     UPDATE spend_counters c
        SET spent = greatest(c.spent - :amount, 0)
       FROM unnest(CAST(:periods AS text[]), CAST(:starts AS date[])) AS w(period, window_start)
-     WHERE c.wallet_id = :wallet_id AND c.period = w.period AND c.window_start = w.window_start
+     WHERE c.wallet_id = (SELECT id FROM lifetime)
+       AND c.period = w.period AND c.window_start = w.window_start
     """
 )
 

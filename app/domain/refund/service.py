@@ -90,6 +90,12 @@ async def refund(
         fee_account = await ledger.system_account_id(session, AccountKind.fee_revenue, tx.currency)
         legs.append(Leg(fee_account, Money(-fee_returned, tx.currency)))
     refund_id = new_id("re")
+    # The payer's wallet row first, its balance rows after (in post_entry): the order every
+    # payment of this agent takes its locks in, so the two never wait on each other in a
+    # cycle. A refused entry raises and rolls this back too.
+    await limits_service.release_spend(
+        session, payer.id, amount, spent_at=tx.created_at, tz=context.tz
+    )
     try:
         entry = await ledger.post_entry(
             session,
@@ -119,9 +125,6 @@ async def refund(
             "key_id": context.principal.key_id,
             "request_id": context.request_id,
         },
-    )
-    await limits_service.release_spend(
-        session, payer.id, amount, spent_at=tx.created_at, tz=context.tz
     )
     refund_read = _read(row)
     audit = AuditBatch(owner_id, tx.id, tx.agent_id, Money(amount, tx.currency), context)
