@@ -147,6 +147,7 @@ def server_options(
         "port": port or settings.port,
         "log_level": settings.log_level,
         "log_config": log_config(),
+        "access_log": settings.access_log == "on",
         "proxy_headers": False,
     }
 
@@ -249,7 +250,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (PURSER_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (PURSER_PORT).")] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="API processes (PURSER_WORKERS).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="API processes (PURSER_WORKERS); default: one per core with DATABASE_URL "
+            "and shared rate limits, else 1.",
+        ),
     ] = None,
 ) -> None:
     """Serve the HTTP API. On the first start of an empty sandbox, print a new API key."""
@@ -271,7 +277,13 @@ def serve(
     # that becomes a normal exit, so the embedded PostgreSQL is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     options = server_options(settings, host=host, port=port)
-    processes = workers or settings.workers
+    processes = workers or settings.workers or settings.default_workers()
+    if processes > 1 and not settings.shared_rate_limits:
+        typer.echo(
+            f"  Note: {processes} API processes count rate limits each on its own; set "
+            "REDIS_URL for one budget per key across them.",
+            err=True,
+        )
     if processes == 1:
         uvicorn.run(create_app(database_url=url, settings=settings), **options)
         return

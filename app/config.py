@@ -1,5 +1,6 @@
 """Runtime settings, read once from the environment (prefix ``PURSER_``)."""
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -25,8 +26,8 @@ class Settings(BaseSettings):
     allow_mixed_modes: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    #: API processes started by ``purser serve``.
-    workers: int = Field(default=1, ge=1, le=64)
+    #: API processes started by ``purser serve``; unset: ``default_workers()``.
+    workers: int | None = Field(default=None, ge=1, le=64)
     #: Where the embedded PostgreSQL keeps its cluster when no ``DATABASE_URL`` is given.
     data_dir: Path = Path(".purser")
     #: An external PostgreSQL; when set, no embedded server is started.
@@ -82,8 +83,25 @@ class Settings(BaseSettings):
     def limits_zone(self) -> ZoneInfo:
         return ZoneInfo(self.limits_timezone)
 
+    @property
+    def shared_rate_limits(self) -> bool:
+        """Whether every API process counts against one budget (Redis, or no limits)."""
+        return self.rate_limits == "off" or self.redis_url is not None
+
+    def default_workers(self) -> int:
+        """API processes when ``workers`` is unset: one per core on an external PostgreSQL
+        (``DATABASE_URL``), if rate limits are shared between processes; else one (the
+        embedded server is for one machine's development, and an in-process rate limit
+        counted by N processes would allow N times the budget)."""
+        if self.database_url and self.shared_rate_limits:
+            return os.cpu_count() or 1
+        return 1
+
     db_max_overflow: int = Field(default=10, ge=0)
     log_level: str = "info"
+    #: One log line per request (uvicorn's access log): off by default, it costs every
+    #: request a formatted line; the request id is in every response either way.
+    access_log: Literal["on", "off"] = "off"
 
 
 @lru_cache

@@ -16,6 +16,7 @@ from app.config import Settings
 from app.domain.apikey import service as apikey_service
 from app.domain.apikey.errors import InvalidApiKey
 from app.domain.apikey.schemas import KeyKind, Principal, Scope
+from app.domain.idempotency.service import KeyClaim
 from app.errors import AppError, Forbidden
 from app.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, Page
 from app.kit.rate_limit import RateLimiter, client_bucket, failure_budget
@@ -76,6 +77,57 @@ class ConflictingCredentials(AppError):
     title = "Bad request"
 
 
+class ClaimsIdempotencyKey:
+    """A dependency that claims the request's ``Idempotency-Key``: on its routes, the
+    statement that reads the API key makes the claim too (``request.state.key_claim``)."""
+
+
+def presented_idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` (or ``X-Idempotency-Key``), if it names one key
+    (empty or two different ones: ``None``, and the route's dependency refuses them)."""
+    key = request.headers.get("idempotency-key")
+    alias = request.headers.get("x-idempotency-key")
+    if key == "" or alias == "" or (key is not None and alias is not None and key != alias):
+        return None
+    return key or alias
+
+
+def claims_idempotency_key(dependant: Dependant) -> bool:
+    """Whether a route's ``dependant`` has a ``ClaimsIdempotencyKey`` among its
+    dependencies."""
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        if isinstance(current.call, ClaimsIdempotencyKey):
+            return True
+        pending.extend(current.dependencies)
+    return False
+
+
+async def _authenticate(
+    request: Request, session: AsyncSession, presented: str | None
+) -> Principal:
+    """The principal of ``presented``; on a route that claims the request's idempotency
+    key, the claim made by the same statement is left in ``request.state.key_claim``
+    (``(KeyClaim, row)``) for that dependency."""
+    settings: Settings = request.app.state.settings
+    claim = None
+    if getattr(request.scope.get("route"), "claims_idempotency_key", False):
+        key = presented_idempotency_key(request)
+        if key is not None:
+            claim = KeyClaim(request.method, request.url.path, key)
+    found = await apikey_service.authenticate_claiming(
+        session,
+        presented,
+        settings.mode,
+        cache_seconds=settings.auth_cache_seconds,
+        claim=claim,
+    )
+    if claim is not None and found.claim is not None:
+        request.state.key_claim = (claim, found.claim)
+    return found.principal
+
+
 async def get_principal(
     request: Request,
     session: SessionDep,
@@ -100,9 +152,7 @@ async def get_principal(
     presented = api_key or (bearer.credentials if bearer else None)
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is None:
-        return await apikey_service.authenticate(
-            session, presented, settings.mode, cache_seconds=settings.auth_cache_seconds
-        )
+        return await _authenticate(request, session, presented)
     budget = failure_budget(settings.auth_failures_per_address, settings.auth_failures_per_key_id)
     address = client_bucket(request.client.host if request.client else None)
     claimed = _claimed_key_id(presented)
@@ -114,9 +164,7 @@ async def get_principal(
         throttled.headers["Retry-After"] = str(wait)
         raise throttled
     try:
-        principal = await apikey_service.authenticate(
-            session, presented, settings.mode, cache_seconds=settings.auth_cache_seconds
-        )
+        principal = await _authenticate(request, session, presented)
     except InvalidApiKey:
         await limiter.failed(address, claimed, budget)
         raise
@@ -256,6 +304,7 @@ class AccessRoute(EdgeRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
+        self.claims_idempotency_key = claims_idempotency_key(self.dependant)
         access = access_of(self.dependant)
         if access is None:
             return

@@ -7,20 +7,21 @@ made the first request, and a caller that could not have made it is refused
 """
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import PrincipalDep, SessionDep, access_of
+from app.api.deps import ClaimsIdempotencyKey, PrincipalDep, SessionDep, access_of
 from app.config import Settings
 from app.domain.apikey.schemas import Principal
 from app.domain.idempotency import service as idempotency_service
 from app.domain.idempotency.errors import ConflictingIdempotencyKeys, InvalidIdempotencyKey
-from app.domain.idempotency.service import Authority, StoredResponse
+from app.domain.idempotency.service import Authority, KeyClaim, StoredResponse
 from app.kit.time import utc_now
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -57,12 +58,30 @@ class Idempotency:
         scopes = held if access is None else held & {scope.value for scope in access.scopes}
         return Authority(self.principal.key_id, self.principal.agent_id, frozenset(scopes))
 
+    def _claimed(self) -> Row[Any] | None:
+        """The claim the API key's statement made for this very key, if it made one."""
+        made: tuple[KeyClaim, Row[Any]] | None = getattr(self.request.state, "key_claim", None)
+        if made is None:
+            return None
+        claim, row = made
+        if (claim.method, claim.path, claim.key) != (
+            self.request.method,
+            self.request.url.path,
+            self.key,
+        ):
+            return None
+        return row
+
     async def replay(self) -> Response | None:
         if self.key is None:
             return None
         self._body = await self.request.body()
         stored = await idempotency_service.begin(
-            self.session, **self._where(), body=self._body, authority=self._authority()
+            self.session,
+            **self._where(),
+            body=self._body,
+            authority=self._authority(),
+            claim=self._claimed(),
         )
         if stored is None:
             return None
@@ -95,39 +114,45 @@ class Idempotency:
         return response
 
 
-async def get_idempotency(
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Makes the request safe to retry: the same key and body replay the "
-            "first response (kept 7 days).",
-        ),
-    ] = None,
-    x_idempotency_key: Annotated[
-        str | None, Header(alias="X-Idempotency-Key", description="Same as Idempotency-Key.")
-    ] = None,
-) -> Idempotency:
-    if idempotency_key == "" or x_idempotency_key == "":
-        # An empty header is a key that was meant and lost: never a request without one.
-        raise InvalidIdempotencyKey(
-            "Idempotency-Key must be 1 to 255 printable ASCII characters",
-            param="Idempotency-Key",
-        )
-    if (
-        idempotency_key is not None
-        and x_idempotency_key is not None
-        and idempotency_key != x_idempotency_key
-    ):
-        # Which one protects the request? Guessing could charge twice: refuse.
-        raise ConflictingIdempotencyKeys(
-            "Idempotency-Key and X-Idempotency-Key differ; send one of them",
-            param="Idempotency-Key",
-        )
-    return Idempotency(request, session, principal, idempotency_key or x_idempotency_key)
+class _GetIdempotency(ClaimsIdempotencyKey):
+    """The request's ``Idempotency`` (its key claimed with the API key's lookup)."""
 
+    async def __call__(
+        self,
+        request: Request,
+        session: SessionDep,
+        principal: PrincipalDep,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                description="Makes the request safe to retry: the same key and body replay "
+                "the first response (kept 7 days).",
+            ),
+        ] = None,
+        x_idempotency_key: Annotated[
+            str | None, Header(alias="X-Idempotency-Key", description="Same as Idempotency-Key.")
+        ] = None,
+    ) -> Idempotency:
+        if idempotency_key == "" or x_idempotency_key == "":
+            # An empty header is a key that was meant and lost: never a request without one.
+            raise InvalidIdempotencyKey(
+                "Idempotency-Key must be 1 to 255 printable ASCII characters",
+                param="Idempotency-Key",
+            )
+        if (
+            idempotency_key is not None
+            and x_idempotency_key is not None
+            and idempotency_key != x_idempotency_key
+        ):
+            # Which one protects the request? Guessing could charge twice: refuse.
+            raise ConflictingIdempotencyKeys(
+                "Idempotency-Key and X-Idempotency-Key differ; send one of them",
+                param="Idempotency-Key",
+            )
+        return Idempotency(request, session, principal, idempotency_key or x_idempotency_key)
+
+
+get_idempotency = _GetIdempotency()
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

@@ -20,11 +20,11 @@ from tests.api.payment_helpers import create_agent, create_merchant
 #: Statements per request (an idempotent payment, its replay, a refusal for a limit, a hold
 #: capture, a payment-request pay), as the pipeline stands: each path's ceiling.
 BUDGET = {
-    "payment": 6,
-    "replay": 2,
-    "refusal": 5,
+    "payment": 4,
+    "replay": 1,
+    "refusal": 4,
     "capture": 7,
-    "request_pay": 7,
+    "request_pay": 6,
 }
 
 

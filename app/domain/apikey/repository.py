@@ -1,10 +1,12 @@
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, func, insert, select, update
+from sqlalchemy import Row, Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.idempotency.repository import claim_sql
 from app.models.apikey import ApiKey
+from app.models.base import CURRENT_MODE_SQL
 
 _keys = cast(Table, ApiKey.__table__)
 
@@ -17,6 +19,38 @@ async def insert_key(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
 async def get_key(session: AsyncSession, key_id: str) -> Row[Any] | None:
     row: Row[Any] | None = (
         await session.execute(select(_keys).where(_keys.c.id == key_id))
+    ).one_or_none()
+    return row
+
+
+# The key's row and, in the same round trip, the claim of the request's idempotency key
+# for the key's owner (``idempotency.repository.claim_sql``): made only if the presented
+# secret is the key's and the key is live and of the connection's mode, so a request that
+# will be refused with 401 claims nothing. Otherwise the claim's columns are NULL.
+_LIVE_KEY_PRESENTED = (
+    "k.secret_hash = :secret_hash AND k.revoked_at IS NULL"
+    f" AND (k.expires_at IS NULL OR k.expires_at > now()) AND k.mode = {CURRENT_MODE_SQL}"
+)
+_GET_KEY_CLAIMING = text(
+    f"""
+    SELECT k.*, c.*
+      FROM api_keys AS k
+      LEFT JOIN LATERAL ({claim_sql("k.owner_id", when=_LIVE_KEY_PRESENTED)}) AS c ON true
+     WHERE k.id = :key_id
+    """  # noqa: S608
+)
+
+
+async def get_key_claiming(
+    session: AsyncSession, key_id: str, secret_hash: str, claim: dict[str, str]
+) -> Row[Any] | None:
+    """``get_key``, and the claim of ``claim`` (``method``, ``path``, ``key``) for the
+    key's owner in the same round trip, if ``secret_hash`` is the key's and the key is
+    live: ``claim_*`` columns as ``idempotency.repository.claim_sql`` returns them."""
+    row: Row[Any] | None = (
+        await session.execute(
+            _GET_KEY_CLAIMING, {"key_id": key_id, "secret_hash": secret_hash, **claim}
+        )
     ).one_or_none()
     return row
 

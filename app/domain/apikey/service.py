@@ -33,6 +33,7 @@ from app.domain.apikey.schemas import (
     Tier,
 )
 from app.domain.audit import service as audit_service
+from app.domain.idempotency.service import KeyClaim, claimed
 from app.errors import NotFound, ValidationFailed
 
 PREFIXES: Final = {Mode.sandbox: "sk_test_", Mode.live: "sk_live_"}
@@ -58,15 +59,25 @@ MAX_CACHE_SECONDS: Final = 1.0
 _key_rows: dict[str, tuple[float, Row[Any]]] = {}
 
 
-async def _key_row(session: AsyncSession, key_id: str, cache_seconds: float) -> Row[Any] | None:
+async def _key_row(
+    session: AsyncSession,
+    key_id: str,
+    cache_seconds: float,
+    claim: tuple[str, KeyClaim] | None = None,
+) -> Row[Any] | None:
     """The key's row: from this process's cache if read less than ``cache_seconds`` (at
-    most ``MAX_CACHE_SECONDS``) ago, else one query."""
+    most ``MAX_CACHE_SECONDS``) ago, else one query — which, given ``claim`` (the
+    presented secret's hash and the request's idempotency claim), also makes the claim."""
     now = time.monotonic()
     if cache_seconds > 0:
         cached = _key_rows.get(key_id)
         if cached is not None and now - cached[0] < min(cache_seconds, MAX_CACHE_SECONDS):
             return cached[1]
-    row = await repository.get_key(session, key_id)
+    if claim is None:
+        row = await repository.get_key(session, key_id)
+    else:
+        secret_hash, key_claim = claim
+        row = await repository.get_key_claiming(session, key_id, secret_hash, key_claim.params())
     if row is None:
         _key_rows.pop(key_id, None)
     elif cache_seconds > 0:
@@ -83,6 +94,15 @@ async def _key_row(session: AsyncSession, key_id: str, cache_seconds: float) -> 
 def forget_key(key_id: str) -> None:
     """Drop ``key_id`` from this process's cache (its revocation here applies at once)."""
     _key_rows.pop(key_id, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A principal, and the outcome of the idempotency claim made with its key's lookup
+    (``None``: none was made)."""
+
+    principal: Principal
+    claim: Row[Any] | None = None
 
 
 def _read(row: Row[Any]) -> ApiKeyRead:
@@ -401,12 +421,34 @@ async def authenticate(
     ``cache_seconds`` > 0 lets this process reuse the key's row for that long (at most
     ``MAX_CACHE_SECONDS``): a request then costs no query. The secret's hash, revocation,
     expiry and mode are checked on every request, cached row or not."""
+    found = await authenticate_claiming(session, presented, mode, cache_seconds=cache_seconds)
+    return found.principal
+
+
+async def authenticate_claiming(
+    session: AsyncSession,
+    presented: str | None,
+    mode: Mode,
+    *,
+    cache_seconds: float = 0.0,
+    claim: KeyClaim | None = None,
+) -> Authenticated:
+    """``authenticate``, and, given ``claim`` (the request's idempotency key), its claim
+    for the key's owner made by the statement that reads the key (none when the row comes
+    from the cache, or the key is refused); ``Authenticated.claim`` carries the outcome for
+    ``idempotency`` ``begin``, which makes the claim itself when there is none."""
     match = _KEY_PATTERN.fullmatch(presented or "")
     if match is None:
         raise InvalidApiKey()
     key_mode, key_part, secret = match.groups()
-    row = await _key_row(session, f"key_{key_part}", cache_seconds)
-    matches = hmac.compare_digest(_hash(secret), row.secret_hash if row else _NO_SUCH_HASH)
+    secret_hash = _hash(secret)
+    row = await _key_row(
+        session,
+        f"key_{key_part}",
+        cache_seconds,
+        None if claim is None else (secret_hash, claim),
+    )
+    matches = hmac.compare_digest(secret_hash, row.secret_hash if row else _NO_SUCH_HASH)
     if (
         row is None
         or not matches
@@ -416,7 +458,7 @@ async def authenticate(
         or PREFIXES[mode] != f"sk_{key_mode}_"
     ):
         raise InvalidApiKey()
-    return Principal(
+    principal = Principal(
         key_id=row.id,
         owner_id=row.owner_id,
         mode=row.mode,
@@ -425,6 +467,7 @@ async def authenticate(
         tier=Tier(row.tier),
         expires_at=row.expires_at,
     )
+    return Authenticated(principal, row if claim is not None and claimed(row) else None)
 
 
 def require_scope(principal: Principal, scope: Scope) -> None:

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from sqlalchemy import Row, Table, delete, func, text
 from sqlalchemy.dialects.postgresql import insert
@@ -10,38 +10,60 @@ from app.models.payment import IdempotencyRecord
 
 _records = cast(Table, IdempotencyRecord.__table__)
 
-# Records are keyed by the connection's mode too: a live request never replays, nor is
-# refused for, a sandbox request that used the same key. One round trip reads the record
-# and, only when there is none, claims the key's lock without waiting: a finished request
-# is replayed without the lock, so replays never block each other. The lock's scope names
-# the mode in the same statement, so the two modes never wait for each other. The mode is
-# the connection's setting, spelled by a constant: nothing of a request's is formatted
-# into this SQL.
-_GET_OR_LOCK = text(
-    f"""
-    SELECT CASE WHEN r.fingerprint IS NULL
-                THEN pg_try_advisory_xact_lock(
-                         hashtextextended(:scope || chr(31) || {CURRENT_MODE_SQL}, 0))
-           END AS locked,
-           r.*
-      FROM (SELECT 1) AS one
-      LEFT JOIN idempotency_records r
-        ON r.owner_id = :owner_id AND r.mode = {CURRENT_MODE_SQL} AND r.method = :method
-       AND r.path = :path AND r.key = :key AND r.expires_at > now()
-    """  # noqa: S608
+#: The record's columns a claim returns, prefixed ``claim_`` (a statement that also reads
+#: the API key's row then has no two columns of one name).
+_CLAIM_COLUMNS: Final = (
+    "fingerprint",
+    "key_id",
+    "agent_id",
+    "scopes",
+    "status_code",
+    "content_type",
+    "body",
 )
 
 
+def claim_sql(owner: str, when: str = "true") -> str:
+    """A claim of an idempotency key, as a SELECT for a statement to run (alone, or as a
+    lateral subquery): ``claim_locked`` and the live record's ``claim_*`` columns.
+
+    Records are keyed by the connection's mode too: a live request never replays, nor is
+    refused for, a sandbox request that used the same key. The statement reads the record
+    and, only when there is none, claims the key's lock without waiting: a finished
+    request is replayed without the lock, so replays never block each other. The lock
+    names owner, method, path, key and mode, so no two of them wait for each other.
+    ``owner`` is the owner id's SQL (a parameter or a column) and ``when`` a condition
+    that must hold for anything to be read or claimed (no row otherwise): constants of
+    the caller's, never request data; the request's parts are the parameters ``:method``,
+    ``:path`` and ``:key``."""
+    columns = ", ".join(f"r.{column} AS claim_{column}" for column in _CLAIM_COLUMNS)
+    return f"""
+    SELECT CASE WHEN r.fingerprint IS NULL
+                THEN pg_try_advisory_xact_lock(hashtextextended(
+                         concat_ws(chr(31), 'idempotency', {owner}, :method, :path, :key,
+                                   {CURRENT_MODE_SQL}), 0))
+           END AS claim_locked,
+           {columns}
+      FROM (SELECT 1) AS one
+      LEFT JOIN idempotency_records r
+        ON r.owner_id = {owner} AND r.mode = {CURRENT_MODE_SQL} AND r.method = :method
+       AND r.path = :path AND r.key = :key AND r.expires_at > now()
+     WHERE {when}
+    """  # noqa: S608
+
+
+_GET_OR_LOCK = text(claim_sql(":owner_id"))
+
+
 async def get_or_lock(
-    session: AsyncSession, scope: str, owner_id: str, method: str, path: str, key: str
+    session: AsyncSession, owner_id: str, method: str, path: str, key: str
 ) -> Row[Any]:
-    """The live record of the key (``fingerprint`` not NULL, ``locked`` NULL), or, without
-    one, the claim of ``scope`` until the transaction ends, made without waiting
-    (``locked`` true or false, ``fingerprint`` NULL)."""
+    """The live record of the key (``claim_fingerprint`` not NULL, ``claim_locked`` NULL),
+    or, without one, the claim of the key until the transaction ends, made without
+    waiting (``claim_locked`` true or false, ``claim_fingerprint`` NULL)."""
     row: Row[Any] = (
         await session.execute(
-            _GET_OR_LOCK,
-            {"scope": scope, "owner_id": owner_id, "method": method, "path": path, "key": key},
+            _GET_OR_LOCK, {"owner_id": owner_id, "method": method, "path": path, "key": key}
         )
     ).one()
     return row

@@ -17,7 +17,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.idempotency import repository
@@ -79,8 +81,24 @@ def _check_key(key: str) -> None:
         )
 
 
-def _scope(owner_id: str, method: str, path: str, key: str) -> str:
-    return "\x1f".join(("idempotency", owner_id, method, path, key))
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """What a request claims: its method, path and ``Idempotency-Key`` (the owner is its
+    API key's). ``begin`` checks the key's grammar."""
+
+    method: str
+    path: str
+    key: str
+
+    def params(self) -> dict[str, str]:
+        """The parameters of ``repository.claim_sql``."""
+        return {"method": self.method, "path": self.path, "key": self.key}
+
+
+def claimed(row: Row[Any] | None) -> bool:
+    """Whether ``row`` carries a claim's outcome (``repository.claim_sql`` ran and found
+    something or tried the lock)."""
+    return row is not None and (row.claim_locked is not None or row.claim_fingerprint is not None)
 
 
 async def begin(
@@ -92,18 +110,21 @@ async def begin(
     key: str,
     body: bytes,
     authority: Authority,
+    claim: Row[Any] | None = None,
 ) -> StoredResponse | None:
     """Claim the key for this request; return the stored response if it already ran.
 
+    ``claim`` is the outcome of this very claim when the statement that read the caller's
+    API key made it (``apikey`` ``authenticate``): then no round trip of its own.
     Raises ``InvalidIdempotencyKey`` (400), ``IdempotencyKeyInUse`` (409),
     ``IdempotencyKeyForbidden`` (403: ``authority`` does not cover the stored request's)
     and ``IdempotencyKeyReused`` (422: another body), in that order."""
     _check_key(key)
-    row = await repository.get_or_lock(
-        session, _scope(owner_id, method, path, key), owner_id, method, path, key
-    )
-    if row.fingerprint is None:
-        if not row.locked:
+    row = claim
+    if row is None or not claimed(row):
+        row = await repository.get_or_lock(session, owner_id, method, path, key)
+    if row.claim_fingerprint is None:
+        if not row.claim_locked:
             raise IdempotencyKeyInUse(
                 "A request with this Idempotency-Key is still being processed; retry shortly",
                 param="Idempotency-Key",
@@ -111,19 +132,19 @@ async def begin(
         return None
     # Records written before authorities were stored have no key: they are treated as an
     # owner-wide key's, which only owner keys may replay.
-    original = Authority(row.key_id, row.agent_id, frozenset(row.scopes))
+    original = Authority(row.claim_key_id, row.claim_agent_id, frozenset(row.claim_scopes))
     if not authority.covers(original):
         raise IdempotencyKeyForbidden(
             "This Idempotency-Key was used by a request this API key could not have made; "
             "send another key",
             param="Idempotency-Key",
         )
-    if row.fingerprint != fingerprint(body):
+    if row.claim_fingerprint != fingerprint(body):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body",
             param="Idempotency-Key",
         )
-    return StoredResponse(row.status_code, row.content_type, bytes(row.body))
+    return StoredResponse(row.claim_status_code, row.claim_content_type, bytes(row.claim_body))
 
 
 async def complete(

@@ -1,3 +1,5 @@
+from typing import Final
+
 from app.errors import AppError, Conflict, NotFound, ValidationFailed
 
 
@@ -19,6 +21,11 @@ class AccountNotFound(NotFound):
 
 class CurrencyMismatch(ValidationFailed):
     code = "currency_mismatch"
+
+
+#: The message of ``InsufficientFunds``, with ``{have}`` and ``{need}`` as decimal text:
+#: also filled in by SQL (``money_text``) where a statement records the refusal itself.
+INSUFFICIENT_FUNDS_TEXT: Final = "Insufficient balance: have {have}, need {need}"
 
 
 class InsufficientFunds(AppError):

@@ -1,7 +1,7 @@
 """All SQL of the ledger. Functions take the session first; nothing here commits."""
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     ARRAY,
@@ -29,16 +29,27 @@ _holds = cast(Table, LedgerHold.__table__)
 _postings = cast(Table, Posting.__table__)
 _entries = cast(Table, JournalEntry.__table__)
 
-_POST_ENTRY = text(
-    "SELECT outcome, account_id, available, entry_id FROM ledger_post_entry("
-    ":entry_id, :kind, :reference, :description, :metadata,"
-    " :account_ids, :currencies, :amounts, :slot_seed)"
-).bindparams(
-    bindparam("metadata", type_=JSONB),
-    bindparam("account_ids", type_=ARRAY(Text)),
-    bindparam("currencies", type_=ARRAY(Text)),
-    bindparam("amounts", type_=ARRAY(BigInteger)),
+#: The parameters of ``ledger_post_entry`` whose types the driver cannot infer.
+ENTRY_BINDS: Final = (
+    bindparam("entry_metadata", type_=JSONB),
+    bindparam("entry_account_ids", type_=ARRAY(Text)),
+    bindparam("entry_currencies", type_=ARRAY(Text)),
+    bindparam("entry_amounts", type_=ARRAY(BigInteger)),
 )
+
+_CALL = (
+    "SELECT outcome, account_id, available, entry_id FROM ledger_post_entry("
+    ":entry_id, :entry_kind, :entry_reference, :entry_description, :entry_metadata,"
+    " :entry_account_ids, :entry_currencies, :entry_amounts, :entry_slot_seed)"
+)
+
+_POST_ENTRY = text(_CALL).bindparams(*ENTRY_BINDS)
+
+#: ``ledger_post_entry`` as a CTE named ``entry`` (one row: ``outcome``, ``account_id``,
+#: ``available``, ``entry_id``), for a statement of another domain to carry with
+#: ``ENTRY_BINDS``: that statement then records what the entry did in the same round trip.
+#: MATERIALIZED: the function runs exactly once, before anything that reads the CTE.
+ENTRY_CTE: Final = f"entry AS MATERIALIZED ({_CALL})"
 
 
 async def insert_account(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
@@ -97,35 +108,10 @@ async def get_account(session: AsyncSession, account_id: str) -> Row[Any] | None
     ).one_or_none()
 
 
-async def call_post_entry(
-    session: AsyncSession,
-    *,
-    entry_id: str,
-    kind: str,
-    reference: str | None,
-    description: str | None,
-    metadata: dict[str, Any] | None,
-    account_ids: Sequence[str],
-    currencies: Sequence[str],
-    amounts: Sequence[int],
-    slot_seed: int,
-) -> Row[Any]:
-    """One round trip: lock, check and write the entry (see the ``ledger_post_entry`` SQL)."""
-    result = await session.execute(
-        _POST_ENTRY,
-        {
-            "entry_id": entry_id,
-            "kind": kind,
-            "reference": reference,
-            "description": description,
-            "metadata": metadata,
-            "account_ids": list(account_ids),
-            "currencies": list(currencies),
-            "amounts": list(amounts),
-            "slot_seed": slot_seed,
-        },
-    )
-    row: Row[Any] = result.one()
+async def call_post_entry(session: AsyncSession, params: dict[str, Any]) -> Row[Any]:
+    """One round trip: lock, check and write the entry (see the ``ledger_post_entry`` SQL);
+    ``params`` as ``service.PlannedEntry.params``."""
+    row: Row[Any] = (await session.execute(_POST_ENTRY, params)).one()
     return row
 
 

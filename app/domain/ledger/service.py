@@ -9,6 +9,7 @@ entry, its postings and the balance projection.
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Row
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import session_mode
 from app.domain.ledger import repository
 from app.domain.ledger.errors import (
+    INSUFFICIENT_FUNDS_TEXT,
     AccountNotFound,
     BalanceOverflow,
     CaptureExceedsHold,
@@ -201,6 +203,93 @@ def _merge_legs(legs: Iterable[Leg]) -> list[Leg]:
     return merged
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedEntry:
+    """A balanced entry, checked and ready to post: the parameters of ``ledger_post_entry``
+    (as ``repository.ENTRY_CTE`` names them) and what is needed to read its outcome."""
+
+    entry_id: str
+    kind: EntryKind
+    reference: str | None
+    legs: tuple[Leg, ...]
+    params: dict[str, Any]
+
+
+def plan_entry(
+    *,
+    kind: EntryKind,
+    legs: Sequence[Leg],
+    reference: str | None = None,
+    description: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    entry_id: str | None = None,
+) -> PlannedEntry:
+    """Check and merge ``legs`` (raising ``InvalidPosting``, ``UnbalancedEntry``,
+    ``CurrencyMismatch``) and prepare their posting, which ``post_entry`` runs in a round
+    trip of its own or another domain's statement carries (``repository.ENTRY_CTE``)."""
+    merged = _merge_legs(legs)
+    entry_id = entry_id or new_id("je", 12)
+    return PlannedEntry(
+        entry_id=entry_id,
+        kind=kind,
+        reference=reference,
+        legs=tuple(merged),
+        params={
+            "entry_id": entry_id,
+            "entry_kind": kind.value,
+            "entry_reference": reference,
+            "entry_description": description,
+            "entry_metadata": metadata,
+            "entry_account_ids": [leg.account_id for leg in merged],
+            "entry_currencies": [leg.amount.currency for leg in merged],
+            "entry_amounts": [leg.amount.minor for leg in merged],
+            # Picks the slot of each multi-slot account this entry credits; not security.
+            "entry_slot_seed": random.getrandbits(30),
+        },
+    )
+
+
+def posted(
+    planned: PlannedEntry, outcome: str, account_id: str | None, available: int | None
+) -> Entry:
+    """The entry ``planned`` became, given the outcome ``ledger_post_entry`` returned for
+    it (``outcome``, and the ``account_id`` and ``available`` balance it names); raises
+    ``InsufficientFunds`` (400), ``BalanceOverflow`` (409), ``AccountNotFound`` or
+    ``CurrencyMismatch`` for a refusal. The function wrote nothing then. A
+    ``duplicate_reference`` is the caller's to resolve (``post_entry`` does)."""
+    if outcome == "posted":
+        return Entry(
+            id=planned.entry_id,
+            kind=planned.kind.value,
+            reference=planned.reference,
+            legs=planned.legs,
+        )
+    if outcome == "insufficient_funds":
+        assert account_id is not None
+        assert available is not None
+        leg = next(leg for leg in planned.legs if leg.account_id == account_id)
+        currency = leg.amount.currency
+        raise InsufficientFunds(
+            INSUFFICIENT_FUNDS_TEXT.format(
+                have=format_amount(available, currency),
+                need=format_amount(-leg.amount.minor, currency),
+            ),
+            account_id=account_id,
+            available=available,
+            needed=-leg.amount.minor,
+        )
+    if outcome == "balance_overflow":
+        raise BalanceOverflow(
+            f"ledger account {account_id} cannot hold more: its balance would pass "
+            "the largest a balance row stores"
+        )
+    if outcome == "unknown_account":
+        raise AccountNotFound(f"ledger account {account_id} does not exist")
+    if outcome == "currency_mismatch":
+        raise CurrencyMismatch(f"ledger account {account_id} holds another currency")
+    raise AssertionError(f"unexpected ledger outcome {outcome!r}")
+
+
 async def post_entry(
     session: AsyncSession,
     *,
@@ -219,45 +308,18 @@ async def post_entry(
     ``AccountNotFound``, ``InsufficientFunds`` or ``BalanceOverflow`` (409: an account row
     would pass BIGINT); the caller's transaction stays usable.
     """
-    merged = _merge_legs(legs)
-    entry_id = entry_id or new_id("je", 12)
-    result = await repository.call_post_entry(
-        session,
-        entry_id=entry_id,
-        kind=kind.value,
+    planned = plan_entry(
+        kind=kind,
+        legs=legs,
         reference=reference,
         description=description,
         metadata=metadata,
-        account_ids=[leg.account_id for leg in merged],
-        currencies=[leg.amount.currency for leg in merged],
-        amounts=[leg.amount.minor for leg in merged],
-        # Picks the slot of each multi-slot account this entry credits; not security.
-        slot_seed=random.getrandbits(30),
+        entry_id=entry_id,
     )
-    if result.outcome == "posted":
-        return Entry(id=entry_id, kind=kind.value, reference=reference, legs=tuple(merged))
-    if result.outcome == "insufficient_funds":
-        leg = next(leg for leg in merged if leg.account_id == result.account_id)
-        currency = leg.amount.currency
-        raise InsufficientFunds(
-            f"Insufficient balance: have {format_amount(result.available, currency)}, "
-            f"need {format_amount(-leg.amount.minor, currency)}",
-            account_id=result.account_id,
-            available=result.available,
-            needed=-leg.amount.minor,
-        )
-    if result.outcome == "balance_overflow":
-        raise BalanceOverflow(
-            f"ledger account {result.account_id} cannot hold more: its balance would pass "
-            "the largest a balance row stores"
-        )
-    if result.outcome == "unknown_account":
-        raise AccountNotFound(f"ledger account {result.account_id} does not exist")
-    if result.outcome == "currency_mismatch":
-        raise CurrencyMismatch(f"ledger account {result.account_id} holds another currency")
+    result = await repository.call_post_entry(session, planned.params)
     if result.outcome == "duplicate_reference":
-        return await _existing_entry(session, result.entry_id, reference, merged)
-    raise AssertionError(f"unexpected ledger outcome {result.outcome!r}")
+        return await _existing_entry(session, result.entry_id, reference, list(planned.legs))
+    return posted(planned, result.outcome, result.account_id, result.available)
 
 
 async def _existing_entry(

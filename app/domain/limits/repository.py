@@ -2,41 +2,47 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import (
-    CTE,
     ColumnElement,
     Label,
     Table,
     bindparam,
-    func,
     select,
     text,
     tuple_,
-    update,
 )
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import ARRAY, BigInteger, Date, String
+from sqlalchemy.types import Date
 
 from app.models.payment import SpendCounter
-from app.models.wallet import Wallet
 
 _counters = cast(Table, SpendCounter.__table__)
-_wallets = cast(Table, Wallet.__table__)
 
-# One round trip on the payment path: the wallet's lifetime total and its window
-# counters move together.
-_ADD_SPEND = text(
-    """
-    WITH lifetime AS (
-        UPDATE wallets SET spent_total = spent_total + :amount WHERE id = :wallet_id
-    )
-    INSERT INTO spend_counters (wallet_id, period, window_start, spent)
-    SELECT :wallet_id, w.period, w.window_start, :amount
-      FROM unnest(CAST(:periods AS text[]), CAST(:starts AS date[])) AS w(period, window_start)
-    ON CONFLICT (wallet_id, period, window_start)
-    DO UPDATE SET spent = spend_counters.spent + EXCLUDED.spent
-    """
-)
+
+def spend_ctes(gate: str) -> str:
+    """The CTEs that count a spend, for a statement to carry: ``spend_lifetime`` adds
+    ``:spend_amount`` to the wallet's ``spent_total``, then ``spend_windows`` to each
+    window's counter (periods and starts as two arrays unnested side by side) — only if
+    the SQL condition ``gate`` holds (a constant of the caller's, never request data).
+    Counters are written from ``spend_lifetime``'s row: the wallet row is locked before
+    any counter, the order every writer takes them in. Parameters: ``spend_params``."""
+    return f"""
+    spend_lifetime AS (
+        UPDATE wallets SET spent_total = spent_total + :spend_amount
+         WHERE id = :spend_wallet_id AND ({gate})
+        RETURNING id
+    ),
+    spend_windows AS (
+        INSERT INTO spend_counters (wallet_id, period, window_start, spent)
+        SELECT l.id, w.period, w.window_start, :spend_amount
+          FROM spend_lifetime AS l,
+               unnest(CAST(:spend_periods AS text[]), CAST(:spend_starts AS date[]))
+                   AS w(period, window_start)
+        ON CONFLICT (wallet_id, period, window_start)
+        DO UPDATE SET spent = spend_counters.spent + EXCLUDED.spent
+    )"""  # noqa: S608
+
+
+_ADD_SPEND = text(f"WITH {spend_ctes('true')} SELECT 1")
 
 
 #: The windows a wallet has counters for, in the order ``spent_columns`` reads them.
@@ -71,34 +77,8 @@ def window_params(windows: dict[str, date]) -> dict[str, date]:
     return {f"window_{period}": windows[period] for period in PERIODS}
 
 
-# ``add_spend`` as data-modifying CTEs, for a statement of the payment path to carry (the
-# spend is then counted in the same round trip as the transaction row). Built once, with
-# parameters (``spend_params``): the same SQL for every payment, compiled once. One row per
-# window comes from two arrays unnested side by side.
-_SPEND_LIFETIME = (
-    update(_wallets)
-    .where(_wallets.c.id == bindparam("spend_wallet_id", type_=String))
-    .values(spent_total=_wallets.c.spent_total + bindparam("spend_amount", type_=BigInteger))
-    .cte("spend_lifetime")
-)
-_spend_rows = select(
-    bindparam("spend_wallet_id", type_=String).label("wallet_id"),
-    func.unnest(bindparam("spend_periods", type_=ARRAY(String))).label("period"),
-    func.unnest(bindparam("spend_starts", type_=ARRAY(Date))).label("window_start"),
-    bindparam("spend_amount", type_=BigInteger).label("spent"),
-)
-_spend_insert = insert(_counters).from_select(
-    ["wallet_id", "period", "window_start", "spent"], _spend_rows
-)
-_SPEND_WINDOWS = _spend_insert.on_conflict_do_update(
-    index_elements=["wallet_id", "period", "window_start"],
-    set_={"spent": _counters.c.spent + _spend_insert.excluded.spent},
-).cte("spend_windows")
-SPEND_CTES: tuple[CTE, ...] = (_SPEND_LIFETIME, _SPEND_WINDOWS)
-
-
 def spend_params(wallet_id: str, windows: dict[str, date], amount: int) -> dict[str, Any]:
-    """The parameters of ``SPEND_CTES``: ``amount`` (minor units) spent by ``wallet_id``
+    """The parameters of ``spend_ctes``: ``amount`` (minor units) spent by ``wallet_id``
     in each of ``windows`` (period -> window start)."""
     return {
         "spend_wallet_id": wallet_id,
@@ -122,15 +102,7 @@ async def add_spend(
     session: AsyncSession, wallet_id: str, windows: dict[str, date], amount: int
 ) -> None:
     """Add ``amount`` to the wallet's ``spent_total`` and to each window's counter."""
-    await session.execute(
-        _ADD_SPEND,
-        {
-            "wallet_id": wallet_id,
-            "amount": amount,
-            "periods": list(windows),
-            "starts": list(windows.values()),
-        },
-    )
+    await session.execute(_ADD_SPEND, spend_params(wallet_id, windows, amount))
 
 
 # The wallet row is locked before any counter row: counters are read from the wallet's

@@ -122,12 +122,10 @@ async def record_spend(
     await repository.add_spend(session, wallet.id, decision.windows, amount)
 
 
-def spend_writes(
-    wallet: Row[Any], amount: int, decision: LimitDecision
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """``record_spend`` as statements (CTEs) for the caller's insert to carry, with their
-    parameters: the same counting, without a round trip of its own."""
-    return repository.SPEND_CTES, repository.spend_params(wallet.id, decision.windows, amount)
+def spend_params(wallet: Row[Any], amount: int, decision: LimitDecision) -> dict[str, Any]:
+    """``record_spend`` as the parameters of ``repository.spend_ctes``, for a statement of
+    the payment path that counts the spend in its own round trip."""
+    return repository.spend_params(wallet.id, decision.windows, amount)
 
 
 def windows_of(now: datetime, tz: ZoneInfo) -> dict[str, date]:

@@ -28,7 +28,7 @@ from app.domain.catalog import service as catalog_service
 from app.domain.event import service as event_service
 from app.domain.fee import service as fee_service
 from app.domain.ledger import service as ledger
-from app.domain.ledger.errors import InsufficientFunds
+from app.domain.ledger.errors import INSUFFICIENT_FUNDS_TEXT, InsufficientFunds
 from app.domain.ledger.schemas import Leg
 from app.domain.limits import service as limits_service
 from app.domain.merchant.errors import MerchantNotFound
@@ -412,8 +412,27 @@ async def charge(
         refusal, decision = await check_policy(
             session, wallet, amount, context, subject_id=tx_id, events=events
         )
-    entry_id = None
+    values = {
+        "id": tx_id,
+        "owner_id": owner_id,
+        "agent_id": agent_id,
+        "from_wallet_id": wallet.id,
+        "to_wallet_id": payee_wallet.id,
+        "merchant_id": merchant_id,
+        "to_agent_id": to_agent_id,
+        "product_id": product_id,
+        "amount": amount.minor,
+        "fee": fee.minor,
+        "currency": amount.currency,
+        "purpose": purpose,
+        "key_id": principal.key_id,
+        "request_id": context.request_id,
+        "request_id_paid": request_id_paid,
+    }
     if refusal is None:
+        assert decision is not None
+        # The ledger entry, the spend it counts against the limits and the transaction
+        # row, in one round trip: a refusal by the ledger is recorded by the same statement.
         legs = [
             Leg(wallet.available_account_id, Money(-(amount.minor + fee.minor), amount.currency)),
             Leg(payee_wallet.available_account_id, amount),
@@ -423,54 +442,43 @@ async def charge(
                 session, AccountKind.fee_revenue, amount.currency
             )
             legs.append(Leg(fee_account, fee))
+        planned = ledger.plan_entry(
+            kind=EntryKind.payment, legs=legs, reference=f"payment:{tx_id}", description=purpose
+        )
+        row = await repository.post_and_record(
+            session,
+            {**values, "completed_at": context.now},
+            entry=planned.params,
+            spend=limits_service.spend_params(wallet, amount.minor, decision),
+            refusal={
+                "refusal_code": InsufficientBalance.code,
+                "refusal_text": INSUFFICIENT_FUNDS_TEXT,
+                "need": format_amount(amount.minor + fee.minor, amount.currency),
+                "scale": scale_of(amount.currency),
+            },
+        )
         try:
-            entry = await ledger.post_entry(
-                session,
-                kind=EntryKind.payment,
-                legs=legs,
-                reference=f"payment:{tx_id}",
-                description=purpose,
-            )
-            entry_id = entry.id
-        except InsufficientFunds as error:
-            refusal = InsufficientBalance(error.detail)
-    row = await repository.insert_transaction(
-        session,
-        {
-            "id": tx_id,
-            "owner_id": owner_id,
-            "agent_id": agent_id,
-            "from_wallet_id": wallet.id,
-            "to_wallet_id": payee_wallet.id,
-            "merchant_id": merchant_id,
-            "to_agent_id": to_agent_id,
-            "product_id": product_id,
-            "amount": amount.minor,
-            "fee": fee.minor,
-            "currency": amount.currency,
-            "purpose": purpose,
-            "status": "failed" if refusal else "completed",
-            "error_code": refusal.code if refusal else None,
-            "error_message": refusal.detail if refusal else None,
-            "entry_id": entry_id,
-            "key_id": principal.key_id,
-            "request_id": context.request_id,
-            "completed_at": None if refusal else context.now,
-            "request_id_paid": request_id_paid,
-        },
-        # A completed payment counts against the limits: spend counters and the
-        # lifetime total, written by the transaction row's statement.
-        carrying=((), {})
-        if refusal is not None or decision is None
-        else limits_service.spend_writes(wallet, amount.minor, decision),
-    )
+            ledger.posted(planned, row.entry_outcome, row.entry_account_id, row.entry_available)
+        except InsufficientFunds:
+            # The row holds the refusal, its message written with the ledger's figures.
+            refusal = InsufficientBalance(row.error_message)
+    else:
+        row = await repository.insert_transaction(
+            session,
+            {
+                **values,
+                "status": "failed",
+                "error_code": refusal.code,
+                "error_message": refusal.detail,
+            },
+        )
     transaction = read_transaction(row)
     initiated = transaction_event_data(transaction)
     initiated["transaction"]["status"] = "initiated"
     events.insert(0, event_service.event(owner_id, "payment.initiated", initiated))
     if refusal is None:
         assert decision is not None
-        audit.add("payment_completed", {"fee": fee.minor, "entry_id": entry_id})
+        audit.add("payment_completed", {"fee": fee.minor, "entry_id": row.entry_id})
         events.append(
             event_service.event(owner_id, "payment.completed", transaction_event_data(transaction))
         )

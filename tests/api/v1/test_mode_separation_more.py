@@ -303,17 +303,16 @@ async def test_an_idempotency_key_of_sandbox_runs_afresh_in_live(servers: Server
 
 async def test_the_idempotency_lock_is_per_mode(servers: Servers) -> None:
     s = servers
-    scope = "idempotency\x1fowner\x1fPOST\x1f/api/v1/agents\x1fk"
     where = ("owner", "POST", "/api/v1/agents", "k")
     async with s.sandbox_sessions() as holder:
-        held = await idempotency_repository.get_or_lock(holder, scope, *where)
-        assert held.locked
+        held = await idempotency_repository.get_or_lock(holder, *where)
+        assert held.claim_locked
         # The same key in the same mode waits its turn (409); in the other mode it does not.
         async with s.sandbox_sessions() as same_mode:
-            assert not (await idempotency_repository.get_or_lock(same_mode, scope, *where)).locked
+            assert not (await idempotency_repository.get_or_lock(same_mode, *where)).claim_locked
             await same_mode.rollback()
         async with s.live_sessions() as other_mode:
-            assert (await idempotency_repository.get_or_lock(other_mode, scope, *where)).locked
+            assert (await idempotency_repository.get_or_lock(other_mode, *where)).claim_locked
             await other_mode.rollback()
         await holder.rollback()
 
