@@ -1,8 +1,7 @@
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Row, Table, delete, func, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, Table, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import CURRENT_MODE_SQL
@@ -67,30 +66,6 @@ async def get_or_lock(
         )
     ).one()
     return row
-
-
-async def save(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Store a record of the connection's mode (the column's default), replacing an
-    expired one of that mode."""
-    statement = insert(_records).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["owner_id", "mode", "method", "path", "key"],
-        set_={
-            column: statement.excluded[column]
-            for column in (
-                "fingerprint",
-                "key_id",
-                "agent_id",
-                "scopes",
-                "status_code",
-                "content_type",
-                "body",
-                "expires_at",
-            )
-        }
-        | {"created_at": func.now()},
-    )
-    await session.execute(statement)
 
 
 async def delete_expired(session: AsyncSession, before: datetime) -> int:

@@ -63,6 +63,46 @@ _EVENTS_INSERT = _from_json_rows(
 )
 
 
+#: The columns of an idempotency record as ``write`` receives them.
+_IDEMPOTENCY_COLUMNS = ("owner_id", "method", "path", "key", *_IDEMPOTENCY_REPLACED)
+
+
+def _idempotency_upsert() -> Any:
+    """The record's insert, replacing an expired one of its key (parameters
+    ``idempotency_<column>``)."""
+    upsert = insert(_idempotency).values(
+        {
+            column: bindparam(f"idempotency_{column}", type_=_idempotency.c[column].type)
+            for column in _IDEMPOTENCY_COLUMNS
+        }
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=["owner_id", "mode", "method", "path", "key"],
+        set_={column: upsert.excluded[column] for column in _IDEMPOTENCY_REPLACED}
+        | {"created_at": func.now()},
+    )
+
+
+def _statement(audit: bool, events: bool, idempotency: bool) -> Any:
+    statement = select(literal(1))
+    if audit:
+        statement = statement.add_cte(_AUDIT_INSERT.cte("audit_rows"))
+    if events:
+        statement = statement.add_cte(_EVENTS_INSERT.cte("event_rows"))
+    if idempotency:
+        statement = statement.add_cte(_idempotency_upsert().cte("idempotency_row"))
+    return statement
+
+
+#: One statement per combination of parts, built once: a commit builds no SQL.
+_STATEMENTS = {
+    (audit, events, idempotency): _statement(audit, events, idempotency)
+    for audit in (False, True)
+    for events in (False, True)
+    for idempotency in (False, True)
+}
+
+
 def write(
     session: Session,
     audit: list[dict[str, Any]],
@@ -72,30 +112,20 @@ def write(
     """Insert audit rows, outbox events and at most one idempotency record in ONE
     statement: each an ``INSERT ... SELECT`` from a JSON array (or the record's values),
     a data-modifying CTE of one ``SELECT``. Every row takes the connection's mode (the
-    columns' default). An idempotency record replaces an expired one of its mode, as
-    ``app.domain.idempotency.repository.save`` does.
+    columns' default). An idempotency record replaces an expired one of its key and mode
+    (a live one is never there: the key's claim found none).
 
     Synchronous: it runs from the session's ``before_commit`` hook (inside the async
     session's greenlet, so the driver is still awaited)."""
-    parts = []
+    if not (audit or events or idempotency is not None):
+        return
     params: dict[str, Any] = {}
     if audit:
-        parts.append(_AUDIT_INSERT.cte("audit_rows"))
         params["audit"] = audit
     if events:
-        parts.append(_EVENTS_INSERT.cte("event_rows"))
         params["events"] = events
     if idempotency is not None:
-        upsert = insert(_idempotency).values(**idempotency)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["owner_id", "mode", "method", "path", "key"],
-            set_={column: upsert.excluded[column] for column in _IDEMPOTENCY_REPLACED}
-            | {"created_at": func.now()},
+        params.update(
+            {f"idempotency_{column}": idempotency[column] for column in _IDEMPOTENCY_COLUMNS}
         )
-        parts.append(upsert.cte("idempotency_row"))
-    if not parts:
-        return
-    statement = select(literal(1))
-    for part in parts:
-        statement = statement.add_cte(part)
-    session.execute(statement, params)
+    session.execute(_STATEMENTS[bool(audit), bool(events), idempotency is not None], params)
