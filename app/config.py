@@ -1,6 +1,7 @@
 """Runtime settings, read once from the environment (prefix ``PURSER_``)."""
 
 import os
+from dataclasses import fields
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.domain.risk.rules import RiskRules
 
 
 class Mode(StrEnum):
@@ -96,6 +99,36 @@ class Settings(BaseSettings):
         if self.database_url and self.shared_rate_limits:
             return os.cpu_count() or 1
         return 1
+
+    #: Risk rules (``app.domain.risk.rules.RiskRules``): thresholds, then each factor's points.
+    risk_block_score: int = Field(default=90, ge=1, le=100)
+    risk_review_score: int = Field(default=50, ge=1, le=100)
+    risk_velocity_per_hour: int = Field(default=20, ge=1, le=1000000000)
+    risk_velocity_per_day: int = Field(default=100, ge=1, le=1000000000)
+    risk_large_amount: int = Field(default=100, ge=1, le=1000000000)
+    risk_very_large_amount: int = Field(default=500, ge=1, le=1000000000)
+    risk_anomaly_multiple: int = Field(default=5, ge=1, le=1000000000)
+    risk_anomaly_min_history: int = Field(default=10, ge=1, le=1000000000)
+    risk_failure_ratio_percent: int = Field(default=30, ge=1, le=100)
+    risk_failure_min_attempts: int = Field(default=5, ge=1, le=1000000000)
+    risk_young_wallet_hours: int = Field(default=24, ge=1, le=1000000000)
+    risk_points_velocity_hour: int = Field(default=30, ge=0, le=100)
+    risk_points_velocity_day: int = Field(default=20, ge=0, le=100)
+    risk_points_large_amount: int = Field(default=15, ge=0, le=100)
+    risk_points_very_large_amount: int = Field(default=30, ge=0, le=100)
+    risk_points_amount_anomaly: int = Field(default=15, ge=0, le=100)
+    risk_points_new_recipient: int = Field(default=10, ge=0, le=100)
+    risk_points_failure_ratio: int = Field(default=25, ge=0, le=100)
+    risk_points_unauthorized_recipient: int = Field(default=10, ge=0, le=100)
+    risk_points_young_wallet: int = Field(default=10, ge=0, le=100)
+    risk_points_flagged: int = Field(default=50, ge=0, le=100)
+
+    @property
+    def risk_rules(self) -> RiskRules:
+        """The ``risk_*`` settings as the rules read them."""
+        return RiskRules(
+            **{field.name: getattr(self, f"risk_{field.name}") for field in fields(RiskRules)}
+        )
 
     db_max_overflow: int = Field(default=10, ge=0)
     log_level: str = "info"

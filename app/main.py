@@ -75,6 +75,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.risk_rules = settings.risk_rules
     app.state.clock = utc_now
     # Order: the last added runs first. A rerun keeps the request id of the request; the
     # body cap runs before the rerun middleware buffers the body; an unexpected error is

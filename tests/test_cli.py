@@ -22,8 +22,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_serve(database_url: str, port: int, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DATABASE_URL": to_libpq_url(database_url)}
+def _start_serve(
+    database_url: str, port: int, *extra: str, env_extra: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "DATABASE_URL": to_libpq_url(database_url), **(env_extra or {})}
     return subprocess.Popen(
         [PURSER, "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
         env=env,

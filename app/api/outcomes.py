@@ -23,6 +23,7 @@ def call_context(request: Request, principal: Principal) -> CallContext:
         request_id=request_id_var.get(),
         now=request.app.state.clock(),
         tz=settings.limits_zone,
+        risk_rules=request.app.state.risk_rules,
     )
 
 

@@ -1,6 +1,6 @@
 """All ORM tables, imported here so Alembic sees every one through ``Base.metadata``."""
 
-from app.models.agent import Agent
+from app.models.agent import Agent, AgentRecipient, AgentService, RiskBucket
 from app.models.apikey import ApiKey
 from app.models.base import Base
 from app.models.catalog import Product
@@ -30,6 +30,8 @@ from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 __all__ = [
     "AccountKind",
     "Agent",
+    "AgentRecipient",
+    "AgentService",
     "ApiKey",
     "AuditRecord",
     "Base",
@@ -48,6 +50,7 @@ __all__ = [
     "Posting",
     "Product",
     "Refund",
+    "RiskBucket",
     "SpendCounter",
     "Transaction",
     "VirtualCard",

@@ -74,6 +74,8 @@ class Transaction(ModeScoped, CreatedAt, Base):
     #: The payment request this transaction paid, or the hold it captured.
     request_id_paid: Mapped[str | None] = mapped_column(String(40))
     hold_id: Mapped[str | None] = mapped_column(String(40))
+    #: The risk decision of the attempt: ``{decision, score, level, factors}``.
+    risk: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class SpendCounter(Base):

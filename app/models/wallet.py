@@ -36,6 +36,12 @@ class Wallet(ModeScoped, CreatedAt, Base):
     limit_weekly: Mapped[int | None] = mapped_column(BigInteger)
     limit_monthly: Mapped[int | None] = mapped_column(BigInteger)
     spent_total: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    #: Risk history of an agent's wallet (``app.domain.risk``): completed outflows, their
+    #: amount (minor units, refunds not deducted), and refused attempts once the payer was
+    #: known. Counted by the payment's own statements.
+    risk_payments: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    risk_volume: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    risk_failures: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
 
 

@@ -32,7 +32,9 @@ async def test_access_log_of_purser_serve_shows_no_key(
     key = await make_key()
     encoded = "".join(f"%{byte:02X}" for byte in key.secret.encode())
     port = _free_port()
-    process = await asyncio.to_thread(_start_serve, database_url, port)
+    process = await asyncio.to_thread(
+        lambda: _start_serve(database_url, port, env_extra={"PURSER_ACCESS_LOG": "on"})
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         await asyncio.to_thread(_get_when_up, f"{url}/api/v1/health")

@@ -27,12 +27,11 @@ from app.domain.ledger.errors import (
 )
 from app.domain.ledger.schemas import Leg
 from app.domain.limits import service as limits_service
-from app.domain.merchant.errors import MerchantNotFound
 from app.domain.payment import repository as payment_repository
 from app.domain.payment import service as payment_service
 from app.domain.payment.errors import InsufficientBalance, PaymentRefused
 from app.domain.payment.service import AuditBatch, CallContext
-from app.domain.wallet import repository as wallet_repository
+from app.domain.risk import service as risk_service
 from app.kit.ids import new_id
 from app.kit.money import Money, format_amount, to_minor
 from app.kit.pagination import Page
@@ -78,24 +77,37 @@ async def authorize(
     audit ``hold_requested`` + ``hold_failed`` (and ``limit.exceeded`` for limits)."""
     owner_id = context.principal.owner_id
     amount = Money(to_minor(payload.amount, payload.currency, param="amount"), payload.currency)
-    merchant_wallet = await wallet_repository.get_wallet(
-        session, owner_id=owner_id, merchant_id=payload.merchant_id
+    payee, wallet = await payment_service.lock_payer_and_payee(
+        session,
+        context.principal,
+        payload.agent_id,
+        payload.merchant_id,
+        None,
+        limits_service.windows_of(context.now, context.tz),
+        context.now,
     )
-    if merchant_wallet is None:
-        raise MerchantNotFound(f"Merchant {payload.merchant_id} not found", param="merchant_id")
-    wallet = await payment_service.lock_payer(session, context.principal, payload.agent_id)
+    merchant_wallet = payee.wallet
     fee = await fee_service.fee_for(session, amount)
     hold_id = new_id("hold")
     audit = AuditBatch(owner_id, hold_id, wallet.agent_id, amount, context, subject_type="hold")
-    audit.add("hold_requested", {"merchant_id": payload.merchant_id, "fee": fee.minor})
     events: list[dict[str, Any]] = []
     # Payer and payee are known from here on: a refusal is recorded, as a payment's is.
     refusal = payment_service.payee_refusal(wallet, merchant_wallet, amount)
-    decision = None
+    policy = payment_service.PolicyOutcome(refusal)
     if refusal is None:
-        refusal, decision = await payment_service.check_policy(
-            session, wallet, amount, context, subject_id=hold_id, events=events
+        policy = await payment_service.check_policy(
+            session, wallet, merchant_wallet, amount, context, subject_id=hold_id, events=events
         )
+        refusal = policy.refusal
+    decision = policy.limits
+    audit.add(
+        "hold_requested",
+        {
+            "merchant_id": payload.merchant_id,
+            "fee": fee.minor,
+            "risk": None if policy.risk is None else policy.risk.as_record(),
+        },
+    )
     row = None
     if refusal is None:
         assert decision is not None
@@ -110,7 +122,14 @@ async def authorize(
         except InsufficientFunds as error:
             refusal = InsufficientBalance(error.detail)
         else:
-            await limits_service.record_spend(session, wallet, amount.minor, decision)
+            await payment_repository.count_outflow(
+                session,
+                payment_repository.outflow_params(
+                    limits_service.spend_params(wallet, amount.minor, decision),
+                    payee_wallet_id=merchant_wallet.id,
+                    at=context.now,
+                ),
+            )
             row = await repository.insert_hold(
                 session,
                 {
@@ -134,6 +153,7 @@ async def authorize(
             events.extend(payment_service.warning_events(owner_id, wallet, decision))
     if refusal is not None:
         audit.add("hold_failed", {"code": refusal.code, "reason": refusal.detail})
+        await risk_service.count_refusal(session, wallet.id)
     await audit_service.append(session, audit.records)
     await event_service.emit(session, events)
     return HoldOutcome(None if row is None else read_hold(row), refusal)

@@ -18,18 +18,21 @@ from app.models.payment import SpendCounter
 _counters = cast(Table, SpendCounter.__table__)
 
 
-def spend_ctes(gate: str) -> str:
+def spend_ctes(gate: str, also_set: str = "") -> str:
     """The CTEs that count a spend, for a statement to carry: ``spend_lifetime`` adds
-    ``:spend_amount`` to the wallet's ``spent_total``, then ``spend_windows`` to each
-    window's counter (periods and starts as two arrays unnested side by side) — only if
-    the SQL condition ``gate`` holds (a constant of the caller's, never request data).
-    Counters are written from ``spend_lifetime``'s row: the wallet row is locked before
-    any counter, the order every writer takes them in. Parameters: ``spend_params``."""
+    ``:spend_amount`` to the wallet's ``spent_total`` (and makes the assignments
+    ``also_set`` of other counters the wallet row carries: one UPDATE of the row), then
+    ``spend_windows`` to each window's counter (periods and starts as two arrays unnested
+    side by side) — only if the SQL condition ``gate`` holds. ``gate`` and ``also_set``
+    are constants of the caller's, never request data. Counters are written from
+    ``spend_lifetime``'s row (``id``, ``agent_id``): the wallet row is locked before any
+    counter, the order every writer takes them in. Parameters: ``spend_params``."""
+    assignments = ", ".join(filter(None, ("spent_total = spent_total + :spend_amount", also_set)))
     return f"""
     spend_lifetime AS (
-        UPDATE wallets SET spent_total = spent_total + :spend_amount
+        UPDATE wallets SET {assignments}
          WHERE id = :spend_wallet_id AND ({gate})
-        RETURNING id
+        RETURNING id, agent_id
     ),
     spend_windows AS (
         INSERT INTO spend_counters (wallet_id, period, window_start, spent)
@@ -40,9 +43,6 @@ def spend_ctes(gate: str) -> str:
         ON CONFLICT (wallet_id, period, window_start)
         DO UPDATE SET spent = spend_counters.spent + EXCLUDED.spent
     )"""  # noqa: S608
-
-
-_ADD_SPEND = text(f"WITH {spend_ctes('true')} SELECT 1")
 
 
 #: The windows a wallet has counters for, in the order ``spent_columns`` reads them.
@@ -96,13 +96,6 @@ async def spent_in_windows(
         tuple_(_counters.c.period, _counters.c.window_start).in_(list(windows.items())),
     )
     return {row.period: int(row.spent) for row in (await session.execute(statement)).all()}
-
-
-async def add_spend(
-    session: AsyncSession, wallet_id: str, windows: dict[str, date], amount: int
-) -> None:
-    """Add ``amount`` to the wallet's ``spent_total`` and to each window's counter."""
-    await session.execute(_ADD_SPEND, spend_params(wallet_id, windows, amount))
 
 
 # The wallet row is locked before any counter row: counters are read from the wallet's

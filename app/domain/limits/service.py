@@ -115,13 +115,6 @@ async def check(
     return LimitDecision(warnings=warnings, windows=windows)
 
 
-async def record_spend(
-    session: AsyncSession, wallet: Row[Any], amount: int, decision: LimitDecision
-) -> None:
-    """Count a completed payment in every window and in ``spent_total``."""
-    await repository.add_spend(session, wallet.id, decision.windows, amount)
-
-
 def spend_params(wallet: Row[Any], amount: int, decision: LimitDecision) -> dict[str, Any]:
     """``record_spend`` as the parameters of ``repository.spend_ctes``, for a statement of
     the payment path that counts the spend in its own round trip."""

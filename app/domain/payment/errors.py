@@ -68,3 +68,24 @@ class AgentInactive(PaymentRefused, Forbidden):
 class WalletFrozen(PaymentRefused, Forbidden):
     status_code = 403
     code = "wallet_frozen"
+
+
+class AgentFlagged(PaymentRefused, Forbidden):
+    """The agent is flagged for review: it moves no money until unflagged (seed 003)."""
+
+    status_code = 403
+    code = "agent_flagged"
+
+
+class RecipientNotAuthorized(PaymentRefused, Forbidden):
+    """The agent enforces its authorized services and the payee is not one of them."""
+
+    status_code = 403
+    code = "merchant_not_authorized"
+
+
+class RiskDenied(PaymentRefused, Forbidden):
+    """The attempt's risk score reached ``PURSER_RISK_BLOCK_SCORE``."""
+
+    status_code = 403
+    code = "risk_denied"

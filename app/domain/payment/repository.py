@@ -1,4 +1,5 @@
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final, cast
 
 from sqlalchemy import (
@@ -15,11 +16,13 @@ from sqlalchemy import (
     text,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ledger.repository import ENTRY_BINDS, ENTRY_CTE
 from app.domain.limits.repository import spend_ctes
+from app.domain.risk import repository as risk_repository
 from app.models.base import current_mode
 from app.models.payment import Transaction
 
@@ -44,6 +47,7 @@ _COLUMNS: Final = (
     "key_id",
     "request_id",
     "request_id_paid",
+    "risk",
 )
 
 
@@ -56,18 +60,40 @@ def _typed(column: str) -> str:
     return f"CAST(:{column} AS {sql_type})"
 
 
+def _outflow_ctes(gate: str) -> str:
+    """The counters a completed outflow moves, as CTEs gated on the SQL condition ``gate``:
+    the limits' spend (lifetime total and windows) and, in the same UPDATE of the wallet
+    row, the risk counters; then the risk rules' velocity buckets and known recipients.
+    Parameters: ``spend_*`` (``outflow_params``)."""
+    return f"{spend_ctes(gate, also_set=risk_repository.SPEND_SET)}, {risk_repository.spend_ctes()}"
+
+
+def outflow_params(spend: dict[str, Any], *, payee_wallet_id: str, at: datetime) -> dict[str, Any]:
+    """The parameters of ``_outflow_ctes``: the limits' ``spend_params``, the payee's
+    wallet and the moment (the velocity buckets')."""
+    return {**spend, "spend_payee_wallet_id": payee_wallet_id, "spend_at": at}
+
+
+_OUTFLOW_BINDS = (
+    bindparam("spend_starts", type_=ARRAY(Date)),
+    bindparam("spend_at", type_=DateTime(timezone=True)),
+)
+
 # A payment's money part in one round trip, in the pipeline's order (policy was decided
 # before it, under the payer's lock):
 #   1. ledger: post the entry (payer -> payee + fee revenue), or refuse it (insufficient
 #      funds, having written nothing);
-#   2. limits: only if it posted, count the amount in the lifetime total and each window;
+#   2. limits and risk: if it posted, count the outflow (spend windows and lifetime total,
+#      velocity buckets, known recipients); if not, count a refused attempt;
 #   3. the transaction row: completed with its entry, or failed with the ledger's refusal,
 #      its message filled in with the balance the ledger saw (``money_text`` renders it
 #      as the API does).
+_POSTED = "EXISTS (SELECT FROM entry WHERE outcome = 'posted')"
 _POST_AND_RECORD = text(
     f"""
     WITH {ENTRY_CTE},
-    {spend_ctes("EXISTS (SELECT FROM entry WHERE outcome = 'posted')")},
+    {_outflow_ctes(_POSTED)},
+    {risk_repository.failure_cte(f"NOT {_POSTED}")},
     tx AS (
         INSERT INTO transactions ({", ".join(_COLUMNS)},
                                   status, error_code, error_message, entry_id, completed_at)
@@ -90,17 +116,55 @@ _POST_AND_RECORD = text(
     """  # noqa: S608
 ).bindparams(
     *ENTRY_BINDS,
+    *_OUTFLOW_BINDS,
     bindparam("completed_at", type_=DateTime(timezone=True)),
-    bindparam("spend_starts", type_=ARRAY(Date)),
+    bindparam("risk", type_=JSONB),
 )
+
+# A refused attempt's row, and the refusal counted for the risk rules, in one round trip.
+_RECORD_REFUSAL = text(
+    f"""
+    WITH {risk_repository.failure_cte("true")},
+    tx AS (
+        INSERT INTO transactions ({", ".join(_COLUMNS)}, status, error_code, error_message)
+        SELECT {", ".join(_typed(column) for column in _COLUMNS)}, 'failed',
+               CAST(:error_code AS text), CAST(:error_message AS text)
+        RETURNING *
+    )
+    SELECT * FROM tx
+    """  # noqa: S608
+).bindparams(bindparam("risk", type_=JSONB))
+
+_COUNT_OUTFLOW = text(f"WITH {_outflow_ctes('true')} SELECT 1").bindparams(*_OUTFLOW_BINDS)
 
 
 async def insert_transaction(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
-    """Insert the transaction row of a payment that did not reach the ledger (refused
-    before it) and return it."""
+    """Insert a transaction row as given (a completed capture) and return it."""
     statement = insert(_transactions).values(**values).returning(_transactions)
     row: Row[Any] = (await session.execute(statement)).one()
     return row
+
+
+async def record_refusal(
+    session: AsyncSession, values: dict[str, Any], *, error_code: str, error_message: str
+) -> Row[Any]:
+    """Insert the failed transaction row of an attempt refused before the ledger
+    (``values``: its ``_COLUMNS``) and count the refusal against the payer's wallet for
+    the risk rules; return the row."""
+    params = {
+        **values,
+        "error_code": error_code,
+        "error_message": error_message,
+        "failure_wallet_id": values["from_wallet_id"],
+    }
+    row: Row[Any] = (await session.execute(_RECORD_REFUSAL, params)).one()
+    return row
+
+
+async def count_outflow(session: AsyncSession, params: dict[str, Any]) -> None:
+    """Count a completed outflow that writes no transaction row of its own (a hold
+    placed): ``_outflow_ctes`` with ``outflow_params``."""
+    await session.execute(_COUNT_OUTFLOW, params)
 
 
 async def post_and_record(
@@ -108,19 +172,25 @@ async def post_and_record(
     values: dict[str, Any],
     *,
     entry: dict[str, Any],
-    spend: dict[str, Any],
+    outflow: dict[str, Any],
     refusal: dict[str, Any],
 ) -> Row[Any]:
-    """Post a payment's ledger entry, count its spend and insert its transaction row, in
-    one statement (``_POST_AND_RECORD``); return the row with ``entry_outcome``,
-    ``entry_account_id`` and ``entry_available`` (the ledger's answer).
+    """Post a payment's ledger entry, count it (or its refusal) and insert its
+    transaction row, in one statement (``_POST_AND_RECORD``); return the row with
+    ``entry_outcome``, ``entry_account_id`` and ``entry_available`` (the ledger's answer).
 
     ``values``: the row's ``_COLUMNS`` (and ``completed_at``); ``entry``: the ledger's
-    parameters (``PlannedEntry.params``); ``spend``: ``limits`` ``spend_params``;
-    ``refusal``: ``refusal_code``, ``refusal_text`` (with ``{have}`` and ``{need}``),
-    ``need`` (decimal text) and ``scale`` (the currency's decimals) for the row of a
-    payment the ledger refuses."""
-    params = {**values, **entry, **spend, **refusal}
+    parameters (``PlannedEntry.params``); ``outflow``: ``outflow_params``; ``refusal``:
+    ``refusal_code``, ``refusal_text`` (with ``{have}`` and ``{need}``), ``need`` (decimal
+    text) and ``scale`` (the currency's decimals) for the row of a payment the ledger
+    refuses."""
+    params = {
+        **values,
+        **entry,
+        **outflow,
+        **refusal,
+        "failure_wallet_id": values["from_wallet_id"],
+    }
     row: Row[Any] = (await session.execute(_POST_AND_RECORD, params)).one()
     return row
 

@@ -12,7 +12,7 @@ that is malformed (422) or names an unknown agent, merchant, wallet or product (
 raises and records nothing.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +34,7 @@ from app.domain.limits import service as limits_service
 from app.domain.merchant.errors import MerchantNotFound
 from app.domain.payment import repository
 from app.domain.payment.errors import (
+    AgentFlagged,
     AgentInactive,
     CurrencyMismatch,
     InsufficientBalance,
@@ -43,7 +44,9 @@ from app.domain.payment.errors import (
     PaymentRefused,
     ProductMerchantMismatch,
     ProductOutOfStock,
+    RecipientNotAuthorized,
     RecipientNotFound,
+    RiskDenied,
     TransactionNotFound,
     WalletFrozen,
 )
@@ -53,6 +56,8 @@ from app.domain.payment.schemas import (
     PaymentResult,
     TransactionRead,
 )
+from app.domain.risk import service as risk_service
+from app.domain.risk.rules import Assessment, Decision, RiskRules
 from app.domain.wallet import repository as wallet_repository
 from app.kit.ids import new_id
 from app.kit.money import Money, format_amount, scale_of, to_minor
@@ -70,6 +75,7 @@ class CallContext:
     request_id: str | None
     now: datetime
     tz: ZoneInfo
+    risk_rules: RiskRules = field(default_factory=RiskRules)
 
 
 def system_context(now: datetime, tz: ZoneInfo) -> CallContext:
@@ -146,13 +152,14 @@ class _Order:
     refusal: PaymentRefused | None
 
 
-async def _payee_and_payer(
+async def lock_payer_and_payee(
     session: AsyncSession,
     principal: Principal,
     agent_id: str,
     merchant_id: str | None,
     wallet_id: str | None,
     windows: dict[str, Any],
+    now: datetime,
 ) -> tuple[_Payee, Row[Any]]:
     """The wallet of merchant ``merchant_id``, or wallet ``wallet_id`` (exactly one is
     given), and the paying agent's wallet locked (as ``lock_payer``) with its spend
@@ -165,6 +172,7 @@ async def _payee_and_payer(
         agent_id=agent_id if principal.sees_agent(agent_id) else None,
         payee_owner_id=principal.owner_id,
         windows=windows,
+        now=now,
         payee_merchant_id=merchant_id,
         payee_wallet_id=None if merchant_id is not None else wallet_id or "",
     )
@@ -183,7 +191,7 @@ async def _payee_and_payer(
 
 
 async def _resolve(
-    session: AsyncSession, principal: Principal, payload: PaymentCreate, windows: dict[str, Any]
+    session: AsyncSession, context: CallContext, payload: PaymentCreate, windows: dict[str, Any]
 ) -> _Order:
     """Price and payee of ``payload``, and the payer's wallet locked: the product (if
     any), then the payee's wallet with the payer's lock (one round trip). Without a
@@ -194,6 +202,7 @@ async def _resolve(
     order's refusal. Raises ``InvalidPayment`` (422, also from ``to_minor``) for malformed
     requests, ``ProductNotFound``, ``MerchantNotFound``, ``RecipientNotFound``,
     ``AgentNotFound`` (404)."""
+    principal = context.principal
     owner_id = principal.owner_id
     if payload.merchant_id is not None and payload.recipient_wallet_id is not None:
         raise InvalidPayment(
@@ -209,13 +218,14 @@ async def _resolve(
             raise InvalidPayment("amount is required (or a product_id)", param="amount")
         currency = payload.currency or DEFAULT_CURRENCY
         amount = Money(to_minor(payload.amount, currency, param="amount"), currency)
-        payee, payer = await _payee_and_payer(
+        payee, payer = await lock_payer_and_payee(
             session,
             principal,
             payload.agent_id,
             payload.merchant_id,
             payload.recipient_wallet_id,
             windows,
+            context.now,
         )
         return _Order(payer, payee, amount, None, None)
     if payload.amount is not None:
@@ -229,8 +239,14 @@ async def _resolve(
         merchant_id = product.merchant_id
     # A named payee is looked up as named (404 if unknown), then compared with the
     # product's merchant: the same single lookup as when it matches.
-    payee, payer = await _payee_and_payer(
-        session, principal, payload.agent_id, merchant_id, payload.recipient_wallet_id, windows
+    payee, payer = await lock_payer_and_payee(
+        session,
+        principal,
+        payload.agent_id,
+        merchant_id,
+        payload.recipient_wallet_id,
+        windows,
+        context.now,
     )
     return _Order(
         payer,
@@ -266,20 +282,6 @@ def _product_refusal(
     return None
 
 
-async def lock_payer(session: AsyncSession, principal: Principal, agent_id: str) -> Row[Any]:
-    """The paying agent's wallet, locked: the lock that serialises this agent's payments
-    (limits and counters are read and written under it). 404 unless the caller may pay
-    for this agent."""
-    wallet = None
-    if principal.sees_agent(agent_id):
-        wallet = await wallet_repository.lock_agent_wallet(
-            session, owner_id=principal.owner_id, agent_id=agent_id
-        )
-    if wallet is None:
-        raise AgentNotFound(f"Agent {agent_id} not found", param="agent_id")
-    return wallet
-
-
 def payee_refusal(wallet: Row[Any], payee_wallet: Row[Any], amount: Money) -> PaymentRefused | None:
     """Why the payer's ``wallet`` cannot pay ``amount`` to ``payee_wallet``, or None:
     ``OwnWalletPayment`` (422) or ``CurrencyMismatch`` (400). Returned, not raised: the
@@ -294,26 +296,68 @@ def payee_refusal(wallet: Row[Any], payee_wallet: Row[Any], amount: Money) -> Pa
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyOutcome:
+    """What the policy steps decided: a refusal (or None), the limits' decision (when they
+    were reached) and the risk assessment (when risk was scored)."""
+
+    refusal: PaymentRefused | None
+    limits: limits_service.LimitDecision | None = None
+    risk: Assessment | None = None
+
+
 async def check_policy(
     session: AsyncSession,
     wallet: Row[Any],
+    payee_wallet: Row[Any],
     amount: Money,
     context: CallContext,
     *,
     subject_id: str,
     events: list[dict[str, Any]],
-) -> tuple[PaymentRefused | None, limits_service.LimitDecision | None]:
-    """State checks, then limits: the policy steps every outflow takes, in this order."""
+) -> PolicyOutcome:
+    """The policy steps every outflow of ``amount`` from the locked ``wallet`` to
+    ``payee_wallet`` takes, in this order (DESIGN.md step 4): state (agent active, wallet
+    not frozen, agent not flagged), risk (scored; the authorized services enforced; a
+    ``deny`` refuses; ``review`` and ``deny`` emit ``risk.alert``), then limits against
+    locked counters. Refusals are returned, with the events they emit added to ``events``."""
     owner_id = context.principal.owner_id
     if not wallet.agent_is_active:
-        return AgentInactive(f"Agent {wallet.agent_id} is inactive"), None
+        return PolicyOutcome(AgentInactive(f"Agent {wallet.agent_id} is inactive"))
     if not wallet.is_active:
-        return WalletFrozen(f"Wallet {wallet.id} is frozen"), None
+        return PolicyOutcome(WalletFrozen(f"Wallet {wallet.id} is frozen"))
+    if wallet.agent_is_flagged:
+        return PolicyOutcome(
+            AgentFlagged(f"Agent {wallet.agent_id} is flagged: {wallet.agent_flag_reason}")
+        )
+    risk, authorized = await risk_service.assess_attempt(
+        session, wallet, payee_wallet, amount, context.now, context.risk_rules
+    )
+    if wallet.agent_enforces_services and not authorized:
+        return PolicyOutcome(
+            RecipientNotAuthorized(
+                f"Agent {wallet.agent_id} may pay only its authorized services; "
+                f"{payee_wallet.merchant_id or payee_wallet.id} is not one of them"
+            ),
+            risk=risk,
+        )
+    if risk.decision is not Decision.allow:
+        alert = risk_service.alert_data(wallet, subject_id, amount, risk)
+        events.append(event_service.event(owner_id, "risk.alert", alert))
+    if risk.decision is Decision.deny:
+        return PolicyOutcome(
+            RiskDenied(
+                f"Risk score {risk.score} reaches the block score "
+                f"{context.risk_rules.block_score}: "
+                + "; ".join(factor.reason for factor in risk.factors)
+            ),
+            risk=risk,
+        )
     decision = await limits_service.check(
         session, wallet, amount.minor, now=context.now, tz=context.tz
     )
     if decision.exceeded is None:
-        return None, decision
+        return PolicyOutcome(None, decision, risk)
     events.append(
         event_service.event(
             owner_id,
@@ -328,7 +372,7 @@ async def check_policy(
             },
         )
     )
-    return LimitExceeded(decision.message or "limit exceeded"), decision
+    return PolicyOutcome(LimitExceeded(decision.message or "limit exceeded"), decision, risk)
 
 
 def warning_events(
@@ -360,7 +404,7 @@ async def create(
     # Resolve payee and price, and lock the payer (one round trip with the payee's lookup:
     # the lock is then held from the same moment as before, with one trip less under it).
     windows = limits_service.windows_of(context.now, context.tz)
-    order = await _resolve(session, context.principal, payload, windows)
+    order = await _resolve(session, context, payload, windows)
     return await charge(
         session,
         order.payer,
@@ -407,11 +451,13 @@ async def charge(
     audit = AuditBatch(owner_id, tx_id, agent_id, amount, context)
     audit.add("payment_requested", {"fee": fee.minor, "to_wallet": payee_wallet.id})
     events: list[dict[str, Any]] = []
-    decision = None
+    policy = PolicyOutcome(refusal)
     if refusal is None:
-        refusal, decision = await check_policy(
-            session, wallet, amount, context, subject_id=tx_id, events=events
+        policy = await check_policy(
+            session, wallet, payee_wallet, amount, context, subject_id=tx_id, events=events
         )
+        refusal = policy.refusal
+    decision = policy.limits
     values = {
         "id": tx_id,
         "owner_id": owner_id,
@@ -428,6 +474,7 @@ async def charge(
         "key_id": principal.key_id,
         "request_id": context.request_id,
         "request_id_paid": request_id_paid,
+        "risk": None if policy.risk is None else policy.risk.as_record(),
     }
     if refusal is None:
         assert decision is not None
@@ -449,7 +496,11 @@ async def charge(
             session,
             {**values, "completed_at": context.now},
             entry=planned.params,
-            spend=limits_service.spend_params(wallet, amount.minor, decision),
+            outflow=repository.outflow_params(
+                limits_service.spend_params(wallet, amount.minor, decision),
+                payee_wallet_id=payee_wallet.id,
+                at=context.now,
+            ),
             refusal={
                 "refusal_code": InsufficientBalance.code,
                 "refusal_text": INSUFFICIENT_FUNDS_TEXT,
@@ -463,14 +514,8 @@ async def charge(
             # The row holds the refusal, its message written with the ledger's figures.
             refusal = InsufficientBalance(row.error_message)
     else:
-        row = await repository.insert_transaction(
-            session,
-            {
-                **values,
-                "status": "failed",
-                "error_code": refusal.code,
-                "error_message": refusal.detail,
-            },
+        row = await repository.record_refusal(
+            session, values, error_code=refusal.code, error_message=refusal.detail
         )
     transaction = read_transaction(row)
     initiated = transaction_event_data(transaction)

@@ -158,6 +158,7 @@ async def pay(session: AsyncSession, request_id: str, context: CallContext) -> P
         agent_id=row.payer_agent_id,
         payee_owner_id=row.requester_owner_id,
         windows=limits_service.windows_of(context.now, context.tz),
+        now=context.now,
         payee_agent_id=row.requester_agent_id,
     )
     if wallet is None:

@@ -1,5 +1,5 @@
 import functools
-from datetime import date
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.limits import repository as limits_repository
+from app.domain.risk import repository as risk_repository
 from app.models.agent import Agent
 from app.models.base import current_mode
 from app.models.wallet import VirtualCard, Wallet
@@ -88,26 +89,6 @@ async def get_wallet_by_id(
     return row
 
 
-async def lock_agent_wallet(
-    session: AsyncSession, *, owner_id: str, agent_id: str
-) -> Row[Any] | None:
-    """The agent's wallet, locked FOR NO KEY UPDATE (see ``get_wallet``), with the agent's
-    ``is_active`` as ``agent_is_active``: one round trip on the payment path."""
-    statement = (
-        select(_wallets, _agents.c.is_active.label("agent_is_active"))
-        .join(_agents, _agents.c.id == _wallets.c.agent_id)
-        .where(
-            _wallets.c.owner_id == owner_id,
-            _wallets.c.agent_id == agent_id,
-            # A live key never locks, let alone spends, a sandbox wallet (nor the reverse).
-            _wallets.c.mode == current_mode(),
-        )
-        .with_for_update(key_share=True, of=_wallets)
-    )
-    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
-    return row
-
-
 async def lock_agent_wallet_with_payee(
     session: AsyncSession,
     *,
@@ -115,16 +96,20 @@ async def lock_agent_wallet_with_payee(
     agent_id: str | None,
     payee_owner_id: str,
     windows: dict[str, date],
+    now: datetime,
     payee_merchant_id: str | None = None,
     payee_wallet_id: str | None = None,
     payee_agent_id: str | None = None,
 ) -> tuple[Row[Any] | None, Row[Any] | None]:
     """``(payer, payee)`` in one round trip: agent ``agent_id``'s wallet locked as
-    ``lock_agent_wallet`` locks it (with ``agent_is_active``, and its spend counters of
-    ``windows``: ``limits.repository.spent_columns``), and the payee's wallet of
+    ``get_wallet`` locks it (with the agent's ``agent_is_active``, ``agent_is_flagged``,
+    ``agent_flag_reason``, ``agent_enforces_services``, its spend counters of ``windows``
+    (``limits.repository.spent_columns``) and its risk windows at ``now``
+    (``risk.repository.payer_columns``)), and the payee's wallet of
     ``payee_owner_id``, named by exactly one of merchant, wallet or agent id, read without
-    a lock. ``agent_id=None`` reads the payee only. None for a wallet not found (or of the
-    other mode).
+    a lock, with what the paying agent's risk rules ask of it
+    (``risk.repository.payee_columns``). ``agent_id=None`` reads the payee only. None for
+    a wallet not found (or of the other mode).
 
     The counters are read with the statement's snapshot, taken before the lock was
     granted: another payment of this agent may have committed new counts meanwhile. Every
@@ -144,6 +129,7 @@ async def lock_agent_wallet_with_payee(
         "payee_owner_id": payee_owner_id,
         "payee_key": payee_key,
         **limits_repository.window_params(windows),
+        **risk_repository.window_params(now),
     }
     statement = _payer_and_payee_statement(payee_by, with_payer=agent_id is not None)
     rows = (await session.execute(statement, params)).all()
@@ -156,18 +142,28 @@ async def lock_agent_wallet_with_payee(
 def _payer_and_payee_statement(payee_by: str, *, with_payer: bool) -> Any:
     """The statement of ``lock_agent_wallet_with_payee`` for a payee named by ``payee_by``
     (a wallets column), with or without the payer's branch: built once per kind, with
-    parameters, so that SQLAlchemy compiles it once."""
+    parameters, so that SQLAlchemy compiles it once. Both branches have the same columns:
+    each fills the other's with NULL."""
     seen = _wallets.alias("seen")
     counters_fresh = (
         literal_column("wallets.xmin")
         == select(literal_column("seen.xmin")).where(seen.c.id == _wallets.c.id).scalar_subquery()
     ).label("counters_fresh")
-    carried = [counters_fresh, *limits_repository.spent_columns(_wallets.c.id)]
+    payer_only = [
+        _agents.c.is_active.label("agent_is_active"),
+        _agents.c.is_flagged.label("agent_is_flagged"),
+        _agents.c.flag_reason.label("agent_flag_reason"),
+        _agents.c.enforce_authorized_services.label("agent_enforces_services"),
+        counters_fresh,
+        *limits_repository.spent_columns(_wallets.c.id),
+        *risk_repository.payer_columns(_wallets),
+    ]
+    payee_only = risk_repository.payee_columns(_wallets)
     payee = select(
         _wallets,
-        null().label("agent_is_active"),
         false().label("is_payer"),
-        *(null().label(column.name) for column in carried),
+        *(null().label(column.name) for column in payer_only),
+        *payee_only,
     ).where(
         _wallets.c.owner_id == bindparam("payee_owner_id", type_=String),
         _wallets.c.mode == current_mode(),
@@ -180,9 +176,10 @@ def _payer_and_payee_statement(payee_by: str, *, with_payer: bool) -> Any:
     payer = (
         select(
             _wallets,
-            _agents.c.is_active.label("agent_is_active"),
             true().label("is_payer"),
-            *carried,
+            *payer_only,
+            # Typed: the subquery would make an untyped NULL text, which no UNION matches.
+            *(null().cast(column.type).label(column.name) for column in payee_only),
         )
         .join(_agents, _agents.c.id == _wallets.c.agent_id)
         .where(
