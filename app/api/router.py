@@ -10,6 +10,7 @@ from app.api.v1 import (
     merchants,
     payment_requests,
     payments,
+    risk,
     webhooks,
 )
 
@@ -23,5 +24,6 @@ api_router.include_router(catalog.router)
 api_router.include_router(payment_requests.router)
 api_router.include_router(holds.router)
 api_router.include_router(payments.router)
+api_router.include_router(risk.router)
 api_router.include_router(audit.router)
 api_router.include_router(webhooks.router)

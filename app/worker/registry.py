@@ -12,6 +12,7 @@ from app.domain.hold import service as hold_service
 from app.domain.idempotency import service as idempotency_service
 from app.domain.payment.service import system_context
 from app.domain.payment_request import service as payment_request_service
+from app.domain.risk import service as risk_service
 from app.kit.time import utc_now
 
 
@@ -35,9 +36,14 @@ async def _expire_payment_requests(session: AsyncSession) -> int:
     return await payment_request_service.expire_due(session, utc_now())
 
 
+async def _prune_risk_buckets(session: AsyncSession) -> int:
+    return await risk_service.prune(session, utc_now())
+
+
 JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("audit.seal", 1.0, audit_service.seal),
     PeriodicJob("holds.expire", 5.0, _expire_holds),
     PeriodicJob("payment_requests.expire", 30.0, _expire_payment_requests),
     PeriodicJob("idempotency.purge", 3600.0, _purge_idempotency),
+    PeriodicJob("risk.prune", 600.0, _prune_risk_buckets),
 )

@@ -64,7 +64,8 @@ async def get_agent(agent_id: str, principal: Reader, session: SessionDep) -> Ag
 async def update_agent(
     agent_id: str, payload: AgentUpdate, principal: Writer, session: SessionDep
 ) -> AgentRead:
-    """Change `name`, `description` or `is_active`; fields left out are unchanged."""
+    """Change `name`, `description`, `is_active` or `enforce_authorized_services`; fields
+    left out are unchanged."""
     return await agent_service.update(session, principal, agent_id, payload)
 
 

@@ -30,7 +30,10 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
     response_model=HoldRead,
     responses={
         400: {"description": "Refused: balance, limit or currency (recorded in the audit trail)"},
-        403: {"description": "Refused: agent inactive or wallet frozen"},
+        403: {
+            "description": "Refused: agent inactive, wallet frozen, agent flagged, payee not "
+            "an authorized service, or risk denied"
+        },
         **NOT_FOUND,
     },
 )

@@ -42,7 +42,10 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
         "mismatch (recorded as a failed transaction). Body: `{success: false, transaction: "
         "null, error}` plus problem-details members and `tx_id`."
     },
-    403: {"description": "Refused: agent inactive or wallet frozen (recorded)."},
+    403: {
+        "description": "Refused (recorded): `agent_inactive`, `wallet_frozen`, `agent_flagged`, "
+        "`merchant_not_authorized` or `risk_denied`."
+    },
     409: {
         "model": Problem,
         "description": "Product out of stock (recorded, refusal shape), or idempotency key in use.",

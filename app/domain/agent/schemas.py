@@ -47,6 +47,12 @@ class AgentUpdate(RequestSchema):
     name: AgentName | None = Field(default=None, json_schema_extra={"pattern": NAME_PATTERN})
     description: str | None = Field(default=None, max_length=1000)
     is_active: StrictBool | None = None
+    enforce_authorized_services: StrictBool | None = Field(
+        default=None,
+        description="On: the agent may pay only its authorized services "
+        "(`/risk/agents/{id}/authorize`); others are refused with 403 "
+        "`merchant_not_authorized`",
+    )
 
 
 class AgentRead(BaseModel):
@@ -56,6 +62,7 @@ class AgentRead(BaseModel):
     description: str | None
     wallet_id: str | None
     is_active: bool
+    enforce_authorized_services: bool = False
     created_at: datetime
 
 

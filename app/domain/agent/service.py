@@ -25,6 +25,7 @@ def _read(row: Row[Any]) -> AgentRead:
         description=row.description,
         wallet_id=row.wallet_id,
         is_active=row.is_active,
+        enforce_authorized_services=row.enforce_authorized_services,
         created_at=row.created_at,
     )
 
@@ -110,7 +111,7 @@ async def update(
     session: AsyncSession, principal: Principal, agent_id: str, payload: AgentUpdate
 ) -> AgentRead:
     changes = payload.model_dump(include=payload.model_fields_set)
-    for field in ("name", "is_active"):
+    for field in ("name", "is_active", "enforce_authorized_services"):
         if field in changes and changes[field] is None:
             changes.pop(field)  # these cannot be cleared
     await get(session, principal, agent_id)

@@ -30,6 +30,19 @@ class PaymentCreate(RequestSchema):
     )
 
 
+class RiskFactor(BaseModel):
+    name: str
+    points: int
+    reason: str
+
+
+class RiskRecord(BaseModel):
+    decision: str = Field(description="allow, review or deny")
+    score: int
+    level: str = Field(description="low, medium, high or critical")
+    factors: list[RiskFactor]
+
+
 class TransactionRead(BaseModel):
     tx_id: str
     from_wallet: str
@@ -48,6 +61,9 @@ class TransactionRead(BaseModel):
     recipient_agent_id: str | None
     product_id: str | None
     refunded_amount: str = "0.00"
+    risk: RiskRecord | None = Field(
+        default=None, description="The risk decision of the attempt, when risk was scored"
+    )
 
 
 class PaymentResult(BaseModel):

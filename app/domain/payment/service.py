@@ -137,6 +137,7 @@ def read_transaction(row: Row[Any]) -> TransactionRead:
         recipient_agent_id=row.to_agent_id,
         product_id=row.product_id,
         refunded_amount=format_amount(row.refunded_amount, currency),
+        risk=row.risk,
     )
 
 

@@ -8,15 +8,23 @@ unless the lock statement's snapshot was stale (another payment of the agent com
 while this one waited for the lock), when the windows are read again under the lock.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.agent import service as agent_service
+from app.domain.agent.schemas import AgentRead
+from app.domain.apikey.schemas import Principal
+from app.domain.audit import service as audit_service
+from app.domain.event import service as event_service
+from app.domain.payment.schemas import RiskFactor
 from app.domain.risk import repository
+from app.domain.risk.errors import ServiceNotFound
 from app.domain.risk.rules import Assessment, Attempt, History, RiskRules, assess
-from app.kit.money import Money, scale_of
+from app.domain.risk.schemas import AuthorizedServices, FlagState, RiskProfile, RiskScore
+from app.kit.money import Money, format_amount, scale_of
 
 
 def _history(wallet: Row[Any], windows: Any) -> History:
@@ -75,3 +83,218 @@ def alert_data(
         "currency": amount.currency,
         **assessment.as_record(),
     }
+
+
+async def _agent(session: AsyncSession, principal: Principal, agent_id: str) -> AgentRead:
+    """The agent, if the caller sees it (``AgentNotFound``, 404, otherwise)."""
+    return await agent_service.get(session, principal, agent_id)
+
+
+async def _assess_agent(
+    session: AsyncSession, agent: AgentRead, now: datetime, rules: RiskRules
+) -> tuple[Assessment, Row[Any]]:
+    assert agent.wallet_id is not None
+    row = await repository.history(session, agent.wallet_id, now)
+    assert row is not None
+    history = History(
+        payments=int(row.risk_payments),
+        volume=int(row.risk_volume),
+        failures=int(row.risk_failures),
+        last_hour=int(row.last_hour),
+        last_day=int(row.last_day),
+        wallet_created_at=row.created_at,
+        is_flagged=row.is_flagged,
+        flag_reason=row.flag_reason,
+    )
+    return assess(history, None, now, rules), row
+
+
+async def score(
+    session: AsyncSession, principal: Principal, agent_id: str, now: datetime, rules: RiskRules
+) -> RiskScore:
+    """The agent scored alone at ``now`` (velocity, failures, wallet age, flag): a pure
+    reading of stored counters, so reading it twice changes nothing. Raises
+    ``AgentNotFound`` (404)."""
+    agent = await _agent(session, principal, agent_id)
+    assessment, row = await _assess_agent(session, agent, now, rules)
+    return RiskScore(
+        score=assessment.score,
+        level=assessment.level.value,
+        factors=[RiskFactor(**factor.as_dict()) for factor in assessment.factors],
+        details={
+            "payments_last_hour": int(row.last_hour),
+            "payments_last_day": int(row.last_day),
+            "completed_payments": int(row.risk_payments),
+            "refused_attempts": int(row.risk_failures),
+            "volume": format_amount(int(row.risk_volume), row.currency),
+            "currency": row.currency,
+            "wallet_created_at": row.created_at.isoformat(),
+            "is_flagged": bool(row.is_flagged),
+        },
+        is_acceptable=assessment.is_acceptable,
+    )
+
+
+async def profile(
+    session: AsyncSession, principal: Principal, agent_id: str, now: datetime, rules: RiskRules
+) -> RiskProfile:
+    """Seed 003's profile: the current score, and totals counted from the agent's stored
+    transactions. Raises ``AgentNotFound`` (404)."""
+    agent = await _agent(session, principal, agent_id)
+    assessment, row = await _assess_agent(session, agent, now, rules)
+    totals = await repository.transaction_totals(session, principal.owner_id, agent_id)
+    return RiskProfile(
+        agent_id=agent_id,
+        current_score=assessment.score,
+        current_level=assessment.level.value,
+        total_transactions=int(totals.total),
+        failed_transactions=int(totals.failed),
+        total_volume=format_amount(int(totals.volume), row.currency),
+        is_flagged=bool(row.is_flagged),
+        flag_reason=row.flag_reason,
+        authorized_services=await repository.list_services(session, agent_id),
+    )
+
+
+def _audit(
+    principal: Principal, request_id: str | None, event: str, agent_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    return audit_service.record(
+        owner_id=principal.owner_id,
+        event=event,
+        subject_type="agent",
+        subject_id=agent_id,
+        key_id=principal.key_id,
+        request_id=request_id,
+        agent_id=agent_id,
+        data=data,
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    principal: Principal,
+    request_id: str | None,
+    *,
+    audit_event: str,
+    event_type: str,
+    agent_id: str,
+    data: dict[str, Any],
+) -> None:
+    await audit_service.append(
+        session, [_audit(principal, request_id, audit_event, agent_id, data)]
+    )
+    await event_service.emit(
+        session,
+        [event_service.event(principal.owner_id, event_type, {"agent_id": agent_id, **data})],
+    )
+
+
+async def authorize_service(
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: str,
+    service_id: str,
+    request_id: str | None,
+) -> AuthorizedServices:
+    """Authorize one of the owner's merchants or wallets for the agent (idempotent: a
+    repeat records nothing). Raises ``AgentNotFound`` and ``ServiceNotFound`` (404)."""
+    await _agent(session, principal, agent_id)
+    if not await repository.service_exists(session, principal.owner_id, service_id):
+        raise ServiceNotFound(
+            f"No merchant or wallet {service_id} of this owner", param="service_id"
+        )
+    added = await repository.add_service(
+        session, agent_id, service_id, principal.owner_id, principal.key_id
+    )
+    if added:
+        await _record(
+            session,
+            principal,
+            request_id,
+            audit_event="service_authorized",
+            event_type="service.authorized",
+            agent_id=agent_id,
+            data={"service_id": service_id},
+        )
+    return AuthorizedServices(
+        agent_id=agent_id, services=await repository.list_services(session, agent_id)
+    )
+
+
+async def revoke_service(
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: str,
+    service_id: str,
+    request_id: str | None,
+) -> AuthorizedServices:
+    """Revoke a service's authorization. Raises ``AgentNotFound`` and ``ServiceNotFound``
+    (404: not authorized for this agent)."""
+    await _agent(session, principal, agent_id)
+    if not await repository.remove_service(session, agent_id, service_id):
+        raise ServiceNotFound(
+            f"{service_id} is not an authorized service of agent {agent_id}",
+            param="service_id",
+        )
+    await _record(
+        session,
+        principal,
+        request_id,
+        audit_event="service_revoked",
+        event_type="service.revoked",
+        agent_id=agent_id,
+        data={"service_id": service_id},
+    )
+    return AuthorizedServices(
+        agent_id=agent_id, services=await repository.list_services(session, agent_id)
+    )
+
+
+async def set_flag(
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: str,
+    reason: str | None,
+    now: datetime,
+    request_id: str | None,
+) -> FlagState:
+    """Flag the agent with ``reason`` (its next money movement is refused with 403
+    ``agent_flagged``), or unflag it (``reason`` None). Flagging again replaces the
+    reason; unflagging an agent that is not flagged records nothing. Raises
+    ``AgentNotFound`` (404)."""
+    agent = await _agent(session, principal, agent_id)
+    assert agent.wallet_id is not None
+    current = await repository.history(session, agent.wallet_id, now)
+    assert current is not None
+    if reason is None and not current.is_flagged:
+        return FlagState(agent_id=agent_id, is_flagged=False, flag_reason=None, flagged_at=None)
+    await repository.set_flag(
+        session, principal.owner_id, agent_id, reason, now if reason else None
+    )
+    if reason is not None:
+        await _record(
+            session,
+            principal,
+            request_id,
+            audit_event="agent_flagged",
+            event_type="agent.flagged",
+            agent_id=agent_id,
+            data={"reason": reason},
+        )
+        return FlagState(agent_id=agent_id, is_flagged=True, flag_reason=reason, flagged_at=now)
+    await _record(
+        session,
+        principal,
+        request_id,
+        audit_event="agent_unflagged",
+        event_type="agent.unflagged",
+        agent_id=agent_id,
+        data={"previous_reason": current.flag_reason},
+    )
+    return FlagState(agent_id=agent_id, is_flagged=False, flag_reason=None, flagged_at=None)
+
+
+async def prune(session: AsyncSession, now: datetime) -> int:
+    """Delete velocity buckets older than the longest window (a day): a periodic job."""
+    return await repository.prune_buckets(session, now - timedelta(days=1, hours=1))

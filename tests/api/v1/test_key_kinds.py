@@ -64,6 +64,12 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/payments/{tx_id}/refund"): OWNER,
     ("GET", "/api/v1/payments/{tx_id}/refunds"): BOTH,
     ("GET", "/api/v1/payments/{tx_id}"): BOTH,
+    ("GET", "/api/v1/risk/agents/{agent_id}/score"): BOTH,
+    ("GET", "/api/v1/risk/agents/{agent_id}/profile"): BOTH,
+    ("POST", "/api/v1/risk/agents/{agent_id}/flag"): BOTH,
+    ("DELETE", "/api/v1/risk/agents/{agent_id}/flag"): OWNER,
+    ("POST", "/api/v1/risk/agents/{agent_id}/authorize"): OWNER,
+    ("DELETE", "/api/v1/risk/agents/{agent_id}/authorize/{service_id}"): OWNER,
     ("GET", "/api/v1/audit"): OWNER,
     ("GET", "/api/v1/webhooks/events/types"): OWNER,
     ("POST", "/api/v1/webhooks"): OWNER,
@@ -150,6 +156,7 @@ PATH_VALUES = (
     "request_id",
     "subscription_id",
     "event_id",
+    "service_id",
 )
 
 
@@ -211,6 +218,8 @@ async def build_world(client: httpx.AsyncClient, make_key: MakeKey) -> World:
         # Only owner keys reach webhook routes: the ids need not exist.
         "subscription_id": "whk_unknown",
         "event_id": "evt_unknown",
+        # Only owner keys may revoke a service: it need not be authorized.
+        "service_id": merchant,
     }
     return World(owner, bearer(agent_key), ids)
 

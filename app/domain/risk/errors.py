@@ -1,0 +1,8 @@
+from app.errors import NotFound
+
+
+class ServiceNotFound(NotFound):
+    """Not a merchant or wallet of the caller's owner (to authorize), or not an authorized
+    service of the agent (to revoke)."""
+
+    code = "service_not_found"
