@@ -128,6 +128,9 @@ async def test_a_flagged_agent_moves_no_money_until_unflagged(
     assert await wallet_of(client, headers, o["agent_id"]) == before
     assert await entries_of(sessionmaker, o["wallet_id"]) == postings
 
+    score = await client.get(f"/api/v1/risk/agents/{o['agent_id']}/score", headers=headers)
+    flag = next(f for f in score.json()["factors"] if f["name"] == "flagged")
+    assert flag == {"name": "flagged", "points": 50, "reason": "agent flagged: odd pattern"}
     profile = await client.get(f"/api/v1/risk/agents/{o['agent_id']}/profile", headers=headers)
     assert profile.json()["is_flagged"] is True
     assert profile.json()["flag_reason"] == "odd pattern"
@@ -161,6 +164,20 @@ async def test_reading_the_score_changes_nothing_and_the_same_history_scores_the
     assert "younger than 24 hours" in names["young_wallet"]["reason"]
     assert first["score"] == sum(factor["points"] for factor in first["factors"])
     assert first["level"] == "low"
+    profile = (
+        await client.get(f"/api/v1/risk/agents/{o['agent_id']}/profile", headers=o["headers"])
+    ).json()
+    assert profile == {
+        "agent_id": o["agent_id"],
+        "current_score": first["score"],
+        "current_level": "low",
+        "total_transactions": 4,
+        "failed_transactions": 1,
+        "total_volume": "3.00",
+        "is_flagged": False,
+        "flag_reason": None,
+        "authorized_services": [],
+    }
 
 
 async def test_the_velocity_window_slides(
@@ -169,7 +186,7 @@ async def test_the_velocity_window_slides(
     o = owner
     start = utc_now()
     url = f"/api/v1/risk/agents/{o['agent_id']}/score"
-    with rules(app, velocity_per_hour=2, velocity_per_day=1000):
+    with rules(app, velocity_per_hour=2, velocity_per_day=3):
         with clock(app, start):
             for _ in range(3):
                 assert (await pay(client, o)).status_code == 200
@@ -191,7 +208,14 @@ async def test_the_velocity_window_slides(
             later = (await client.get(url, headers=o["headers"])).json()
             assert later["details"]["payments_last_hour"] == 0
             assert later["details"]["payments_last_day"] == 4
-            assert "velocity_hour" not in {factor["name"] for factor in later["factors"]}
+            names = {factor["name"]: factor for factor in later["factors"]}
+            assert "velocity_hour" not in names
+            # The day still holds them all.
+            assert names["velocity_day"]["reason"] == "4 payments in the last day (more than 3)"
+        with clock(app, start + timedelta(days=1, hours=1, minutes=1)):
+            next_day = (await client.get(url, headers=o["headers"])).json()
+            assert next_day["details"]["payments_last_day"] == 0
+            assert "velocity_day" not in {factor["name"] for factor in next_day["factors"]}
 
 
 async def test_each_payment_factor_appears_with_its_reason(
