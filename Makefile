@@ -52,8 +52,8 @@ bench: bench-ledger bench-payments bench-webhooks ## All benchmarks (figures, no
 bench-ledger: $(STAMP) ## Ledger entries/s vs pgbench tpcb-like, concurrency 1/8/32
 	$(BIN)/python -m bench.ledger
 
-bench-payments: $(STAMP) ## Payments/s through the HTTP API vs pgbench tpcb-like, concurrency 1/8/32
-	$(BIN)/python -m bench.payments
+bench-payments: $(STAMP) ## Payments through the API: rate, latency, CPU, memory, lag; 1/8/32/64 clients (BENCH_ARGS)
+	$(BIN)/python -m bench.payments $(BENCH_ARGS)
 
 bench-webhooks: $(STAMP) ## Webhook deliveries/s to a local receiver, 1 and 2 workers
 	$(BIN)/python -m bench.webhooks
