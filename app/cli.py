@@ -428,5 +428,28 @@ def audit_verify() -> None:
     )
 
 
+@cli.command("sequence-sandbox")
+def sequence_sandbox(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8800,
+    settle_seconds: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds for a transfer between pods: PROCESSING to COMPLETE."),
+    ] = 2.0,
+) -> None:
+    """Serve a fake GetSequence Platform API (accounts and transfers) for local runs.
+
+    Each key sk_sandbox_<name> is an organisation; /_fake/... controls faults and the clock.
+    """
+    from app.integrations.sequence.sandbox import run_sandbox
+
+    typer.echo(
+        f"\n  Sequence sandbox: http://{host}:{port}/platform/v1\n"
+        "  Any bearer key sk_sandbox_<name> is its own organisation (seeded on first use).\n",
+        err=True,
+    )
+    run_sandbox(host, port, settle_seconds=settle_seconds)
+
+
 def main() -> None:
     cli()
