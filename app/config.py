@@ -100,6 +100,62 @@ class Settings(BaseSettings):
             return os.cpu_count() or 1
         return 1
 
+    #: The Sequence rail (``app.domain.sequence``): a default Platform API connection for
+    #: every owner without one of its own (a single-tenant deployment, as the seed's).
+    sequence_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("SEQUENCE_API_KEY", "PURSER_SEQUENCE_API_KEY")
+    )
+    sequence_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SEQUENCE_BASE_URL", "PURSER_SEQUENCE_BASE_URL"),
+    )
+    #: ``sandbox``: owners without a key of their own use the sandbox Sequence (started by
+    #: ``purser serve``); ``platform``: only real Platform API keys. Unset: sandbox in
+    #: sandbox mode, platform in live mode.
+    sequence_mode: Literal["sandbox", "platform"] | None = Field(
+        default=None, validation_alias=AliasChoices("SEQUENCE_MODE", "PURSER_SEQUENCE_MODE")
+    )
+    sequence_max_transfer_cents: int = Field(
+        default=1_000_000,
+        ge=100,
+        le=10**12,
+        validation_alias=AliasChoices(
+            "SEQUENCE_MAX_TRANSFER_CENTS", "PURSER_SEQUENCE_MAX_TRANSFER_CENTS"
+        ),
+    )
+    sequence_max_daily_transfer_cents: int = Field(
+        default=2_500_000,
+        ge=100,
+        le=10**12,
+        validation_alias=AliasChoices(
+            "SEQUENCE_MAX_DAILY_TRANSFER_CENTS", "PURSER_SEQUENCE_MAX_DAILY_TRANSFER_CENTS"
+        ),
+    )
+    #: The account wallet fundings move money into (an account of the owner's Sequence
+    #: organisation backing Purser's balances); unset: the one named "Purser Settlement".
+    sequence_settlement_account: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SEQUENCE_SETTLEMENT_ACCOUNT_ID", "PURSER_SEQUENCE_SETTLEMENT_ACCOUNT_ID"
+        ),
+    )
+    #: How long a transfer request waits for Sequence's final status before answering 202.
+    sequence_wait_seconds: float = Field(default=5.0, ge=0, le=30)
+    #: The sandbox Sequence's base URL (``…/platform/v1``): set by ``purser serve`` when
+    #: it starts one, or point it at a ``purser sequence-sandbox`` of your own.
+    sequence_sandbox_url: str | None = None
+    #: Where ``purser serve`` runs the sandbox Sequence (0: a free port on 127.0.0.1).
+    sequence_sandbox_port: int = Field(default=0, ge=0, le=65535)
+    #: How long pod balances are reused per owner (Sequence's budget is 100 requests/min).
+    sequence_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+
+    @property
+    def sequence_uses_sandbox(self) -> bool:
+        """Whether owners without a key of their own use the sandbox Sequence."""
+        if self.sequence_mode is not None:
+            return self.sequence_mode == "sandbox"
+        return self.mode is Mode.sandbox
+
     #: Risk rules (``app.domain.risk.rules.RiskRules``): thresholds, then each factor's points.
     risk_block_score: int = Field(default=90, ge=1, le=100)
     risk_review_score: int = Field(default=50, ge=1, le=100)
@@ -121,7 +177,7 @@ class Settings(BaseSettings):
     risk_points_failure_ratio: int = Field(default=25, ge=0, le=100)
     risk_points_unauthorized_recipient: int = Field(default=10, ge=0, le=100)
     risk_points_young_wallet: int = Field(default=10, ge=0, le=100)
-    risk_points_flagged: int = Field(default=50, ge=0, le=100)
+    risk_points_flagged: int = Field(default=75, ge=0, le=100)
 
     @property
     def risk_rules(self) -> RiskRules:

@@ -73,7 +73,24 @@ def problem(
     if request is not None:
         for name, value in getattr(request.state, "rate_limit_headers", {}).items():
             all_headers.setdefault(name, value)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
+    return JSONResponse(
+        body, status_code=status, media_type=media_type_for(request), headers=all_headers
+    )
+
+
+#: Paths of the seed's Sequence gateway (``/api/pods``…, not ``/api/v1``): its clients read
+#: ``detail`` only from responses whose content type starts with ``application/json``.
+SEED_GATEWAY_PREFIX = "/api/"
+
+
+def media_type_for(request: Request | None) -> str:
+    """``application/problem+json``, or plain ``application/json`` on the seed gateway's
+    own paths (the body is the same problem details: ``detail`` is what they read)."""
+    if request is not None:
+        path = request.url.path
+        if path.startswith(SEED_GATEWAY_PREFIX) and not path.startswith("/api/v1/"):
+            return "application/json"
+    return PROBLEM_JSON
 
 
 #: Error responses documented on routes that need an API key.

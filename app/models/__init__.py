@@ -24,6 +24,7 @@ from app.models.payment import (
     Transaction,
 )
 from app.models.payment_flow import Hold, PaymentRequest, Refund
+from app.models.sequence import SequenceDailyUsage, SequenceSettings, SequenceTransfer
 from app.models.wallet import VirtualCard, Wallet
 from app.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -51,6 +52,9 @@ __all__ = [
     "Product",
     "Refund",
     "RiskBucket",
+    "SequenceDailyUsage",
+    "SequenceSettings",
+    "SequenceTransfer",
     "SpendCounter",
     "Transaction",
     "VirtualCard",

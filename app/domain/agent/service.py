@@ -10,6 +10,7 @@ from app.domain.agent import repository
 from app.domain.agent.errors import AgentNotFound, OwnerMismatch
 from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, AgentUpdate
 from app.domain.apikey.schemas import Principal
+from app.domain.audit import service as audit_service
 from app.domain.event import service as event_service
 from app.domain.wallet import service as wallet_service
 from app.kit.ids import new_id
@@ -119,6 +120,24 @@ async def update(
         return await get(session, principal, agent_id)
     await repository.update_agent(session, principal.owner_id, agent_id, changes)
     agent = await get(session, principal, agent_id)
+    if "enforce_authorized_services" in changes:
+        # A risk control switched on or off: attributed to the key in the audit trail.
+        await audit_service.append(
+            session,
+            [
+                audit_service.record(
+                    owner_id=principal.owner_id,
+                    event="authorized_services_enforced"
+                    if changes["enforce_authorized_services"]
+                    else "authorized_services_relaxed",
+                    subject_type="agent",
+                    subject_id=agent_id,
+                    key_id=principal.key_id,
+                    request_id=None,
+                    agent_id=agent_id,
+                )
+            ],
+        )
     await event_service.emit(
         session,
         [

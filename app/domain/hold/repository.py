@@ -5,10 +5,12 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.agent import Agent
 from app.models.base import current_mode
 from app.models.payment_flow import Hold
 from app.models.wallet import Wallet
 
+_agents = cast(Table, Agent.__table__)
 _holds = cast(Table, Hold.__table__)
 _wallets = cast(Table, Wallet.__table__)
 
@@ -30,13 +32,18 @@ async def get_hold_with_payee(
     session: AsyncSession, owner_id: str, hold_id: str
 ) -> Row[Any] | None:
     """``get_hold`` plus the merchant's wallet, in one round trip: ``payee_wallet_id`` and
-    ``payee_account_id`` (its available account). A merchant's wallet is opened with it and
+    ``payee_account_id`` (its available account); and whether the agent is flagged
+    (``agent_is_flagged``). A merchant's wallet is opened with it and
     never changes, so reading it before the hold is claimed reads what the capture pays."""
     statement = (
         select(
             _holds,
             _wallets.c.id.label("payee_wallet_id"),
             _wallets.c.available_account_id.label("payee_account_id"),
+            select(_agents.c.is_flagged)
+            .where(_agents.c.id == _holds.c.agent_id)
+            .scalar_subquery()
+            .label("agent_is_flagged"),
         )
         .select_from(_holds)
         .outerjoin(

@@ -29,7 +29,7 @@ from app.domain.ledger.schemas import Leg
 from app.domain.limits import service as limits_service
 from app.domain.payment import repository as payment_repository
 from app.domain.payment import service as payment_service
-from app.domain.payment.errors import InsufficientBalance, PaymentRefused
+from app.domain.payment.errors import AgentFlaggedHold, InsufficientBalance, PaymentRefused
 from app.domain.payment.service import AuditBatch, CallContext
 from app.domain.risk import service as risk_service
 from app.kit.ids import new_id
@@ -195,6 +195,9 @@ async def capture(
     current = await repository.get_hold_with_payee(session, owner_id, hold_id)
     if current is None or not context.principal.sees_agent(current.agent_id):
         raise HoldNotFound(f"Hold {hold_id} not found")
+    if current.agent_is_flagged:
+        # A flagged agent moves no money (seed 003): void the hold, or unflag first.
+        raise AgentFlaggedHold(f"Agent {current.agent_id} is flagged: its holds cannot be captured")
     captured = current.amount if amount is None else to_minor(amount, current.currency)
     if captured > current.amount:
         raise CaptureExceedsHold(
@@ -215,7 +218,12 @@ async def capture(
         legs.append(Leg(fee_account, fee))
     # Wallet row before balance rows, as a payment takes them (see ``_release``).
     await limits_service.release_spend(
-        session, row.wallet_id, row.amount - captured, spent_at=row.authorized_at, tz=context.tz
+        session,
+        row.wallet_id,
+        row.amount - captured,
+        spent_at=row.authorized_at,
+        tz=context.tz,
+        risk_volume=row.amount - captured,
     )
     ledger_hold = await ledger.capture_hold(session, row.ledger_hold_id, legs=legs)
     await payment_repository.insert_transaction(
@@ -263,7 +271,13 @@ async def _release(
     # payment of this agent takes its locks in, so the two never wait on each other in a
     # cycle. A ledger error raises and rolls the counters back too.
     await limits_service.release_spend(
-        session, row.wallet_id, row.amount, spent_at=row.authorized_at, tz=context.tz
+        session,
+        row.wallet_id,
+        row.amount,
+        spent_at=row.authorized_at,
+        tz=context.tz,
+        risk_payments=1,
+        risk_volume=row.amount,
     )
     await ledger.void_hold(session, row.ledger_hold_id)
     audit = AuditBatch(

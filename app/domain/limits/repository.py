@@ -18,6 +18,16 @@ from app.models.payment import SpendCounter
 _counters = cast(Table, SpendCounter.__table__)
 
 
+#: The largest value of a BIGINT column.
+BIGINT_MAX = 2**63 - 1
+
+
+def saturating_add(column: str, amount: str) -> str:
+    """SQL adding ``amount`` (>= 0) to ``column`` without leaving BIGINT: a lifetime
+    counter stops at its largest value instead of failing the payment that reaches it."""
+    return f"{column} = least({column}, {BIGINT_MAX} - {amount}) + {amount}"
+
+
 def spend_ctes(gate: str, also_set: str = "") -> str:
     """The CTEs that count a spend, for a statement to carry: ``spend_lifetime`` adds
     ``:spend_amount`` to the wallet's ``spent_total`` (and makes the assignments
@@ -27,7 +37,9 @@ def spend_ctes(gate: str, also_set: str = "") -> str:
     are constants of the caller's, never request data. Counters are written from
     ``spend_lifetime``'s row (``id``, ``agent_id``): the wallet row is locked before any
     counter, the order every writer takes them in. Parameters: ``spend_params``."""
-    assignments = ", ".join(filter(None, ("spent_total = spent_total + :spend_amount", also_set)))
+    assignments = ", ".join(
+        filter(None, (saturating_add("spent_total", ":spend_amount"), also_set))
+    )
     return f"""
     spend_lifetime AS (
         UPDATE wallets SET {assignments}
@@ -105,7 +117,11 @@ async def spent_in_windows(
 _REMOVE_SPEND = text(
     """
     WITH lifetime AS (
-        UPDATE wallets SET spent_total = greatest(spent_total - :amount, 0) WHERE id = :wallet_id
+        UPDATE wallets
+           SET spent_total = greatest(spent_total - :amount, 0),
+               risk_payments = greatest(risk_payments - :risk_payments, 0),
+               risk_volume = greatest(risk_volume - :risk_volume, 0)
+         WHERE id = :wallet_id
         RETURNING id
     )
     UPDATE spend_counters c
@@ -118,14 +134,23 @@ _REMOVE_SPEND = text(
 
 
 async def remove_spend(
-    session: AsyncSession, wallet_id: str, windows: dict[str, date], amount: int
+    session: AsyncSession,
+    wallet_id: str,
+    windows: dict[str, date],
+    amount: int,
+    *,
+    risk_payments: int = 0,
+    risk_volume: int = 0,
 ) -> None:
-    """Take ``amount`` back out of ``spent_total`` and the windows it was counted in."""
+    """Take ``amount`` back out of ``spent_total`` and the windows it was counted in, and
+    ``risk_payments`` / ``risk_volume`` out of the risk counters the same row carries."""
     await session.execute(
         _REMOVE_SPEND,
         {
             "wallet_id": wallet_id,
             "amount": amount,
+            "risk_payments": risk_payments,
+            "risk_volume": risk_volume,
             "periods": list(windows),
             "starts": list(windows.values()),
         },

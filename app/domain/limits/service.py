@@ -128,9 +128,26 @@ def windows_of(now: datetime, tz: ZoneInfo) -> dict[str, date]:
 
 
 async def release_spend(
-    session: AsyncSession, wallet_id: str, amount: int, *, spent_at: datetime, tz: ZoneInfo
+    session: AsyncSession,
+    wallet_id: str,
+    amount: int,
+    *,
+    spent_at: datetime,
+    tz: ZoneInfo,
+    risk_payments: int = 0,
+    risk_volume: int = 0,
 ) -> None:
     """Credit back ``amount`` spent at ``spent_at`` (a refund, a smaller capture, a void):
-    to ``spent_total`` and to the windows of that moment, never below zero."""
+    to ``spent_total`` and to the windows of that moment, never below zero. A hold's
+    release also takes what did not move out of the risk counters (``risk_payments`` 1
+    and ``risk_volume`` its amount for a void; the uncaptured part's volume for a smaller
+    capture); a refund's does not (the payment happened)."""
     if amount > 0:
-        await repository.remove_spend(session, wallet_id, window_starts(spent_at, tz), amount)
+        await repository.remove_spend(
+            session,
+            wallet_id,
+            window_starts(spent_at, tz),
+            amount,
+            risk_payments=risk_payments,
+            risk_volume=risk_volume,
+        )

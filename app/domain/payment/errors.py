@@ -89,3 +89,9 @@ class RiskDenied(PaymentRefused, Forbidden):
 
     status_code = 403
     code = "risk_denied"
+
+
+class AgentFlaggedHold(Forbidden):
+    """A flagged agent's hold cannot be captured (raised, nothing recorded or moved)."""
+
+    code = "agent_flagged"

@@ -376,6 +376,37 @@ async def check_policy(
     return PolicyOutcome(LimitExceeded(decision.message or "limit exceeded"), decision, risk)
 
 
+async def inflow_refusal(
+    session: AsyncSession, context: CallContext, agent_id: str, amount: Money
+) -> PaymentRefused | None:
+    """The policy steps an inflow to an agent's wallet takes (a funding): the agent's
+    state and flag, then risk on the amount and the agent's history (recipient factors do
+    not apply: the wallet is the agent's own); limits count outflows only. Raises
+    ``AgentNotFound`` (404)."""
+    wallet = await wallet_repository.get_wallet(
+        session, owner_id=context.principal.owner_id, agent_id=agent_id
+    )
+    if wallet is None or not context.principal.sees_agent(agent_id):
+        raise AgentNotFound(f"Agent {agent_id} not found", param="agent_id")
+    payee, payer = await lock_payer_and_payee(
+        session, context.principal, agent_id, None, wallet.id, {}, context.now
+    )
+    del payee
+    if not payer.agent_is_active:
+        return AgentInactive(f"Agent {agent_id} is inactive")
+    if not payer.is_active:
+        return WalletFrozen(f"Wallet {payer.id} is frozen")
+    if payer.agent_is_flagged:
+        return AgentFlagged(f"Agent {agent_id} is flagged: {payer.agent_flag_reason}")
+    risk = await risk_service.assess_inflow(session, payer, amount, context.now, context.risk_rules)
+    if risk.decision is Decision.deny:
+        return RiskDenied(
+            f"Risk score {risk.score} reaches the block score {context.risk_rules.block_score}: "
+            + "; ".join(factor.reason for factor in risk.factors)
+        )
+    return None
+
+
 def warning_events(
     owner_id: str, wallet: Row[Any], decision: limits_service.LimitDecision
 ) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-from app.errors import NotFound
+from app.errors import NotFound, ValidationFailed
 
 
 class ServiceNotFound(NotFound):
@@ -6,3 +6,7 @@ class ServiceNotFound(NotFound):
     service of the agent (to revoke)."""
 
     code = "service_not_found"
+
+
+class InvalidService(ValidationFailed):
+    code = "invalid_service"

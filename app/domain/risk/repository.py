@@ -16,6 +16,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    literal,
     or_,
     select,
     text,
@@ -24,8 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.limits.repository import saturating_add
 from app.models.agent import Agent, AgentRecipient, AgentService, RiskBucket
-from app.models.base import current_mode
+from app.models.base import CURRENT_MODE_SQL, current_mode
 from app.models.payment import Transaction
 from app.models.wallet import Wallet
 
@@ -104,7 +106,9 @@ PAYEE_COLUMNS: Final = ("known_recipient", "authorized_recipient")
 
 #: The wallet row's risk counters, moved by the UPDATE that counts a spend
 #: (``limits.repository.spend_ctes`` ``also_set``).
-SPEND_SET: Final = "risk_payments = risk_payments + 1, risk_volume = risk_volume + :spend_amount"
+SPEND_SET: Final = (
+    f"{saturating_add('risk_payments', '1')}, {saturating_add('risk_volume', ':spend_amount')}"
+)
 
 
 def spend_ctes() -> str:
@@ -242,19 +246,57 @@ async def remove_service(session: AsyncSession, agent_id: str, service_id: str) 
     return (await session.execute(statement)).one_or_none() is not None
 
 
-async def set_flag(
-    session: AsyncSession, owner_id: str, agent_id: str, reason: str | None, now: datetime | None
-) -> None:
-    """Flag the agent with ``reason`` at ``now``, or (``now`` None) unflag it."""
-    await session.execute(
+async def flag(
+    session: AsyncSession,
+    owner_id: str,
+    agent_id: str,
+    reason: str,
+    now: datetime,
+    *,
+    replace: bool,
+) -> Row[Any] | None:
+    """Flag the agent; an agent already flagged keeps its reason unless ``replace``. The
+    row (``is_flagged``, ``flag_reason``, ``flagged_at``) if it changed, else None: a
+    conditional UPDATE, so concurrent flags record one change."""
+    statement = (
         update(_agents)
         .where(
             _agents.c.owner_id == owner_id,
             _agents.c.id == agent_id,
             _agents.c.mode == current_mode(),
+            or_(~_agents.c.is_flagged, literal(replace)),
         )
-        .values(is_flagged=now is not None, flag_reason=reason, flagged_at=now)
+        .values(is_flagged=True, flag_reason=reason, flagged_at=now)
+        .returning(_agents.c.is_flagged, _agents.c.flag_reason, _agents.c.flagged_at)
     )
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
+    return row
+
+
+# Unflag, returning the reason it had: only a flagged agent changes (of concurrent
+# unflags, one).
+_UNFLAG = text(
+    f"""
+    UPDATE agents AS a SET is_flagged = false, flag_reason = NULL, flagged_at = NULL
+      FROM (SELECT id, flag_reason FROM agents WHERE id = :agent_id FOR UPDATE) AS before
+     WHERE a.id = before.id AND a.owner_id = :owner_id AND a.is_flagged
+       AND a.mode = {CURRENT_MODE_SQL}
+    RETURNING before.flag_reason AS previous_reason
+    """  # noqa: S608
+)
+
+
+async def unflag(session: AsyncSession, owner_id: str, agent_id: str) -> tuple[bool, str | None]:
+    """Unflag the agent: whether it was flagged, and the reason it had."""
+    row = (
+        await session.execute(_UNFLAG, {"owner_id": owner_id, "agent_id": agent_id})
+    ).one_or_none()
+    return (False, None) if row is None else (True, row.previous_reason)
+
+
+async def get_agent_row(session: AsyncSession, agent_id: str) -> Row[Any]:
+    row: Row[Any] = (await session.execute(select(_agents).where(_agents.c.id == agent_id))).one()
+    return row
 
 
 async def prune_buckets(session: AsyncSession, before: datetime) -> int:

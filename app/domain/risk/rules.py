@@ -54,7 +54,8 @@ class RiskRules:
     points_failure_ratio: int = 25
     points_unauthorized_recipient: int = 10
     points_young_wallet: int = 10
-    points_flagged: int = 50
+    #: Alone enough for ``critical`` (not acceptable): a flagged agent moves no money.
+    points_flagged: int = 75
 
 
 @dataclass(frozen=True, slots=True)

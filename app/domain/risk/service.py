@@ -21,7 +21,7 @@ from app.domain.audit import service as audit_service
 from app.domain.event import service as event_service
 from app.domain.payment.schemas import RiskFactor
 from app.domain.risk import repository
-from app.domain.risk.errors import ServiceNotFound
+from app.domain.risk.errors import InvalidService, ServiceNotFound
 from app.domain.risk.rules import Assessment, Attempt, History, RiskRules, assess
 from app.domain.risk.schemas import AuthorizedServices, FlagState, RiskProfile, RiskScore
 from app.kit.money import Money, format_amount, scale_of
@@ -63,6 +63,24 @@ async def assess_attempt(
         has_authorized_services=bool(payer_side.has_authorized_services),
     )
     return assess(_history(wallet, payer_side), attempt, now, rules), attempt.authorized_recipient
+
+
+async def assess_inflow(
+    session: AsyncSession, wallet: Row[Any], amount: Money, now: datetime, rules: RiskRules
+) -> Assessment:
+    """Score money coming into the locked ``wallet`` (a funding): its amount and the
+    agent's history; the recipient rules do not apply (the wallet is the agent's own)."""
+    windows: Any = wallet
+    if not getattr(wallet, "counters_fresh", False):
+        windows = await repository.activity(session, wallet.id, wallet.agent_id, wallet.id, now)
+    attempt = Attempt(
+        amount=amount.minor,
+        scale=scale_of(amount.currency),
+        known_recipient=True,
+        authorized_recipient=True,
+        has_authorized_services=False,
+    )
+    return assess(_history(wallet, windows), attempt, now, rules)
 
 
 async def count_refusal(session: AsyncSession, wallet_id: str) -> None:
@@ -199,7 +217,9 @@ async def authorize_service(
 ) -> AuthorizedServices:
     """Authorize one of the owner's merchants or wallets for the agent (idempotent: a
     repeat records nothing). Raises ``AgentNotFound`` and ``ServiceNotFound`` (404)."""
-    await _agent(session, principal, agent_id)
+    agent = await _agent(session, principal, agent_id)
+    if service_id == agent.wallet_id:
+        raise InvalidService("an agent's own wallet is not a service it pays", param="service_id")
     if not await repository.service_exists(session, principal.owner_id, service_id):
         raise ServiceNotFound(
             f"No merchant or wallet {service_id} of this owner", param="service_id"
@@ -260,39 +280,50 @@ async def set_flag(
     request_id: str | None,
 ) -> FlagState:
     """Flag the agent with ``reason`` (its next money movement is refused with 403
-    ``agent_flagged``), or unflag it (``reason`` None). Flagging again replaces the
-    reason; unflagging an agent that is not flagged records nothing. Raises
-    ``AgentNotFound`` (404)."""
-    agent = await _agent(session, principal, agent_id)
-    assert agent.wallet_id is not None
-    current = await repository.history(session, agent.wallet_id, now)
-    assert current is not None
-    if reason is None and not current.is_flagged:
+    ``agent_flagged``), or unflag it (``reason`` None). An owner key flagging again
+    replaces the reason; an agent key (it may flag its own agent) never rewrites an
+    existing flag. Only a change is recorded (audit, event), once however many requests
+    race. Raises ``AgentNotFound`` (404)."""
+    await _agent(session, principal, agent_id)
+    if reason is None:
+        changed_now, previous = await repository.unflag(session, principal.owner_id, agent_id)
+        if changed_now:
+            await _record(
+                session,
+                principal,
+                request_id,
+                audit_event="agent_unflagged",
+                event_type="agent.unflagged",
+                agent_id=agent_id,
+                data={"previous_reason": previous},
+            )
         return FlagState(agent_id=agent_id, is_flagged=False, flag_reason=None, flagged_at=None)
-    await repository.set_flag(
-        session, principal.owner_id, agent_id, reason, now if reason else None
+    changed = await repository.flag(
+        session, principal.owner_id, agent_id, reason, now, replace=principal.agent_id is None
     )
-    if reason is not None:
-        await _record(
-            session,
-            principal,
-            request_id,
-            audit_event="agent_flagged",
-            event_type="agent.flagged",
+    if changed is None:
+        current = await repository.get_agent_row(session, agent_id)
+        return FlagState(
             agent_id=agent_id,
-            data={"reason": reason},
+            is_flagged=current.is_flagged,
+            flag_reason=current.flag_reason,
+            flagged_at=current.flagged_at,
         )
-        return FlagState(agent_id=agent_id, is_flagged=True, flag_reason=reason, flagged_at=now)
     await _record(
         session,
         principal,
         request_id,
-        audit_event="agent_unflagged",
-        event_type="agent.unflagged",
+        audit_event="agent_flagged",
+        event_type="agent.flagged",
         agent_id=agent_id,
-        data={"previous_reason": current.flag_reason},
+        data={"reason": reason},
     )
-    return FlagState(agent_id=agent_id, is_flagged=False, flag_reason=None, flagged_at=None)
+    return FlagState(
+        agent_id=agent_id,
+        is_flagged=changed.is_flagged,
+        flag_reason=changed.flag_reason,
+        flagged_at=changed.flagged_at,
+    )
 
 
 async def prune(session: AsyncSession, now: datetime) -> int:

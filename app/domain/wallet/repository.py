@@ -172,7 +172,10 @@ def _payer_and_payee_statement(payee_by: str, *, with_payer: bool) -> Any:
     if not with_payer:
         return payee
     # The payer's branch is a subquery of its own: a locking clause may not apply to a
-    # UNION, but may to one of its inputs. Only the payer's row is locked.
+    # UNION, but may to one of its inputs. The payer's wallet and agent rows are locked:
+    # the agent's too, so that a payment that waited for the lock reads the agent's state
+    # (active, flagged, enforced services) as the last change to it committed — a flag
+    # stops every payment that had not yet taken the lock.
     payer = (
         select(
             _wallets,
@@ -187,7 +190,7 @@ def _payer_and_payee_statement(payee_by: str, *, with_payer: bool) -> Any:
             _wallets.c.agent_id == bindparam("payer_agent_id", type_=String),
             _wallets.c.mode == current_mode(),
         )
-        .with_for_update(key_share=True, of=_wallets)
+        .with_for_update(key_share=True, of=[_wallets, _agents])
         .subquery()
     )
     return union_all(select(payer), payee)

@@ -130,7 +130,8 @@ async def test_a_flagged_agent_moves_no_money_until_unflagged(
 
     score = await client.get(f"/api/v1/risk/agents/{o['agent_id']}/score", headers=headers)
     flag = next(f for f in score.json()["factors"] if f["name"] == "flagged")
-    assert flag == {"name": "flagged", "points": 50, "reason": "agent flagged: odd pattern"}
+    assert flag == {"name": "flagged", "points": 75, "reason": "agent flagged: odd pattern"}
+    assert score.json()["is_acceptable"] is False
     profile = await client.get(f"/api/v1/risk/agents/{o['agent_id']}/profile", headers=headers)
     assert profile.json()["is_flagged"] is True
     assert profile.json()["flag_reason"] == "odd pattern"
@@ -299,8 +300,9 @@ async def test_authorized_services_are_an_allowlist_when_enforced(
     assert unknown.status_code == 404
     assert unknown.json()["param"] == "service_id"
     # A wallet id counts too.
-    wallet = await client.post(base, json={"service_id": o["wallet_id"]}, headers=headers)
-    assert wallet.json()["services"] == [o["wallet_id"]]
+    peer = (await create_agent(client, headers, name="peer agent"))["wallet"]["wallet_id"]
+    wallet = await client.post(base, json={"service_id": peer}, headers=headers)
+    assert wallet.json()["services"] == [peer]
 
 
 async def test_agent_keys_may_flag_their_agent_but_not_unflag_it_or_change_services(
@@ -396,3 +398,155 @@ async def test_concurrent_payments_count_in_the_velocity_window_as_sequential_on
             (score["details"]["payments_last_hour"], score["details"]["completed_payments"])
         )
     assert counts == [(50, 50), (50, 50)]
+
+
+async def test_a_flag_stops_payments_already_waiting_for_the_wallet_lock(
+    client: httpx.AsyncClient,
+    owner: dict[str, Any],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    o = owner
+    finished: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    async def timed(name: str, call: Any) -> httpx.Response:
+        response = await call
+        finished[name] = loop.time()
+        return response
+
+    async with sessionmaker() as holder:
+        # Another transaction holds the payer's wallet row: the payment queues behind it.
+        await holder.execute(
+            text("SELECT id FROM wallets WHERE id = :id FOR NO KEY UPDATE"), {"id": o["wallet_id"]}
+        )
+        paying = asyncio.create_task(timed("payment", pay(client, o)))
+        await asyncio.sleep(0.3)
+        flagging = asyncio.create_task(
+            timed(
+                "flag",
+                client.post(
+                    f"/api/v1/risk/agents/{o['agent_id']}/flag",
+                    json={"reason": "compromised"},
+                    headers=o["headers"],
+                ),
+            )
+        )
+        await asyncio.sleep(0.3)
+        await holder.commit()
+    paid, flagged = await paying, await flagging
+    assert flagged.status_code == 200
+    if paid.status_code == 200:
+        # Money moved only if the payment finished before the flag took effect.
+        assert finished["payment"] <= finished["flag"]
+    else:
+        assert paid.json()["code"] == "agent_flagged"
+    # Whatever the order, nothing moves once the flag has answered.
+    assert (await pay(client, o)).json()["code"] == "agent_flagged"
+
+
+async def test_lifetime_counters_stop_at_the_largest_value_instead_of_failing(
+    client: httpx.AsyncClient,
+    owner: dict[str, Any],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    o = owner
+    top = 2**63 - 1
+    async with sessionmaker() as session:
+        await session.execute(
+            text(
+                "UPDATE wallets SET spent_total = :near, risk_volume = :near,"
+                " risk_payments = :top WHERE id = :id"
+            ),
+            {"near": top - 50, "top": top, "id": o["wallet_id"]},
+        )
+        await session.commit()
+    assert (await pay(client, o, amount="2.00")).status_code == 200
+    async with sessionmaker() as session:
+        row = (
+            await session.execute(
+                text("SELECT spent_total, risk_volume, risk_payments FROM wallets WHERE id = :id"),
+                {"id": o["wallet_id"]},
+            )
+        ).one()
+    assert tuple(row) == (top, top, top)
+
+
+async def test_a_hold_leaves_the_risk_counters_with_what_it_did_not_move(
+    client: httpx.AsyncClient, owner: dict[str, Any]
+) -> None:
+    o, headers = owner, owner["headers"]
+    url = f"/api/v1/risk/agents/{o['agent_id']}/score"
+    holds = "/api/v1/payments/holds"
+    body = {"agent_id": o["agent_id"], "merchant_id": o["merchant_id"]}
+    first = await client.post(holds, json={**body, "amount": "10"}, headers=headers)
+    assert (
+        await client.post(f"{holds}/{first.json()['hold_id']}/void", headers=headers)
+    ).status_code == 200
+    second = await client.post(holds, json={**body, "amount": "20"}, headers=headers)
+    captured = await client.post(
+        f"{holds}/{second.json()['hold_id']}/capture", json={"amount": "5"}, headers=headers
+    )
+    assert captured.status_code == 200, captured.text
+    details = (await client.get(url, headers=headers)).json()["details"]
+    assert (details["completed_payments"], details["volume"]) == (1, "5.00")
+    profile = (
+        await client.get(f"/api/v1/risk/agents/{o['agent_id']}/profile", headers=headers)
+    ).json()
+    assert (profile["total_transactions"], profile["total_volume"]) == (1, "5.00")
+
+
+async def test_flag_changes_are_recorded_once_and_agent_keys_never_rewrite_a_flag(
+    client: httpx.AsyncClient, owner: dict[str, Any], make_key: MakeKey
+) -> None:
+    o = owner
+    base = f"/api/v1/risk/agents/{o['agent_id']}"
+    agent_key = bearer(
+        await make_key(
+            owner=o["key"].owner_id,
+            agent_id=o["agent_id"],
+            scopes=["wallet:read", "payments:write"],
+        )
+    )
+    reason = {"reason": "owner: card testing pattern"}
+    assert (await client.post(f"{base}/flag", json=reason, headers=o["headers"])).status_code == 200
+    rewrite = await client.post(
+        f"{base}/flag", json={"reason": "false positive"}, headers=agent_key
+    )
+    assert rewrite.status_code == 200
+    assert rewrite.json()["flag_reason"] == "owner: card testing pattern"
+    unflags = await asyncio.gather(
+        *(client.delete(f"{base}/flag", headers=o["headers"]) for _ in range(10))
+    )
+    assert {r.status_code for r in unflags} == {200}
+    audit = (await client.get("/api/v1/audit", params={"limit": 200}, headers=o["headers"])).json()
+    events = [record["event"] for record in audit["data"]]
+    assert events.count("agent_flagged") == 1
+    assert events.count("agent_unflagged") == 1
+    # An agent's own wallet is no service of its.
+    own = await client.post(
+        f"{base}/authorize", json={"service_id": o["wallet_id"]}, headers=o["headers"]
+    )
+    assert own.status_code == 422
+
+
+async def test_a_flagged_agents_hold_is_not_captured(
+    client: httpx.AsyncClient, owner: dict[str, Any]
+) -> None:
+    o, headers = owner, owner["headers"]
+    hold = await client.post(
+        "/api/v1/payments/holds",
+        json={"agent_id": o["agent_id"], "merchant_id": o["merchant_id"], "amount": "50"},
+        headers=headers,
+    )
+    assert hold.status_code == 201
+    await client.post(
+        f"/api/v1/risk/agents/{o['agent_id']}/flag", json={"reason": "stop"}, headers=headers
+    )
+    capture = await client.post(
+        f"/api/v1/payments/holds/{hold.json()['hold_id']}/capture", json={}, headers=headers
+    )
+    assert capture.status_code == 403
+    assert capture.json()["code"] == "agent_flagged"
+    assert (
+        await client.post(f"/api/v1/payments/holds/{hold.json()['hold_id']}/void", headers=headers)
+    ).status_code == 200
