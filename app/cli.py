@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, TypeVar
@@ -245,6 +246,39 @@ def migrate() -> None:
     typer.echo("Database is up to date.")
 
 
+def _with_sequence_sandbox(settings: Settings) -> Settings:
+    """In sandbox (``SEQUENCE_MODE``), start the sandbox Sequence in a thread of this
+    process on 127.0.0.1 and point every API process at it, unless a default connection
+    or a sandbox URL of one's own is configured. Owners with a key of their own still use
+    theirs."""
+    if (
+        not settings.sequence_uses_sandbox
+        or settings.sequence_api_key
+        or settings.sequence_sandbox_url
+    ):
+        return settings
+    from app.integrations.sequence.sandbox import create_sandbox_app
+
+    port = settings.sequence_sandbox_port or _free_loopback_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_sandbox_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    threading.Thread(target=server.run, name="sequence-sandbox", daemon=True).start()
+    url = f"http://127.0.0.1:{port}/platform/v1"
+    # Worker processes read their settings from the environment.
+    os.environ["PURSER_SEQUENCE_SANDBOX_URL"] = url
+    typer.echo(f"  Sandbox Sequence: {url}", err=True)
+    return settings.model_copy(update={"sequence_sandbox_url": url})
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (PURSER_HOST).")] = None,
@@ -273,6 +307,7 @@ def serve(
             f"  Try: curl -H 'Authorization: Bearer {key.secret}' "
             f"http://{host or settings.host}:{port or settings.port}/api/v1/catalog/products\n"
         )
+    settings = _with_sequence_sandbox(settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; with this handler in place
     # that becomes a normal exit, so the embedded PostgreSQL is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -306,7 +341,8 @@ def serve(
 
 @cli.command()
 def worker() -> None:
-    """Run background work without the API: webhook delivery and the periodic jobs."""
+    """Run background work without the API: webhook delivery, the periodic jobs and the
+    Sequence poller."""
     from app.main import secret_box_or_none
     from app.worker.runner import background_work
 
@@ -319,13 +355,22 @@ def worker() -> None:
         raise typer.Exit(2)
 
     async def run() -> None:
+        from app.domain.sequence.service import Rail
+
         engine = create_engine(url, mode=settings.mode, pool_size=4, max_overflow=4)
+        # The Sequence poller too; a sandbox Sequence it reaches through
+        # PURSER_SEQUENCE_SANDBOX_URL (the one `purser serve` printed).
+        rail = Rail(settings, box, sandbox_url=settings.sequence_sandbox_url)
         try:
             async with background_work(
-                create_sessionmaker(engine), box, sandbox=settings.mode is Mode.sandbox
+                create_sessionmaker(engine),
+                box,
+                sandbox=settings.mode is Mode.sandbox,
+                rail=rail,
             ):
                 await asyncio.Event().wait()
         finally:
+            await rail.close()
             await engine.dispose()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))

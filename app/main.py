@@ -11,8 +11,10 @@ from app.api.problems import install_problem_handlers
 from app.api.request_context import RequestContextMiddleware
 from app.api.retry import RetryOnConflictMiddleware
 from app.api.router import api_router
+from app.api.v1.sequence import seed_router as seed_gateway_router
 from app.config import Mode, Settings, get_settings
 from app.db import check_modes_apart, create_engine, create_sessionmaker
+from app.domain.sequence.service import Rail
 from app.kit.encryption import SecretBox, SecretsUnavailable, load_secret_box
 from app.kit.rate_limit import RateLimiter
 from app.kit.time import utc_now
@@ -55,17 +57,22 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             RateLimiter(settings.redis_url) if settings.rate_limits == "on" else None
         )
         app.state.secret_box = secret_box_or_none(settings)
+        app.state.sequence = Rail(
+            settings, app.state.secret_box, sandbox_url=settings.sequence_sandbox_url
+        )
         try:
             if settings.run_jobs:
                 async with background_work(
                     app.state.sessionmaker,
                     app.state.secret_box if settings.run_webhooks else None,
                     sandbox=settings.mode is Mode.sandbox,
+                    rail=app.state.sequence,
                 ):
                     yield
             else:
                 yield
         finally:
+            await app.state.sequence.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -88,6 +95,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     app.include_router(api_router)
+    app.include_router(seed_gateway_router)
     install_openapi(app)
     return app
 

@@ -101,10 +101,44 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 
 @pytest.fixture(scope="session")
-async def app(database_url: str) -> AsyncIterator[FastAPI]:
+async def sequence_sandbox_url() -> AsyncIterator[str]:
+    """A sandbox Sequence on a loopback port for the whole run: the gateway routes of the
+    session's app talk to it (as `purser serve` does to the one it starts)."""
+    import socket
+
+    import uvicorn
+
+    from app.integrations.sequence.sandbox import create_sandbox_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_sandbox_app(settle_seconds=1.0, ach_settle_seconds=1.5),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}/platform/v1"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str, sequence_sandbox_url: str) -> AsyncIterator[FastAPI]:
     # Background work off: tests run the jobs and the webhook worker themselves, with
     # their own clocks.
-    app = create_app(database_url=database_url, settings=Settings(run_jobs=False))
+    settings = Settings(run_jobs=False, sequence_sandbox_url=sequence_sandbox_url)
+    app = create_app(database_url=database_url, settings=settings)
     async with app.router.lifespan_context(app):
         yield app
 

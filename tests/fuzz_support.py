@@ -420,6 +420,8 @@ def inexpressible_refusal(case: schemathesis.Case, response: Any) -> str | None:
         return "a URL's host, port and address are checked beyond what a pattern can say"
     if "cannot be granted" in str(detail):
         return "the scopes a key may grant depend on the calling key and on agent_id"
+    if code == "invalid_transfer" and "must differ" in str(detail):
+        return "a transfer's source and destination must differ: a relation between two values"
     if "cannot pay its own wallet" in str(detail) or "from itself" in str(detail):
         return "payer and payee must differ: a relation between two values"
     value = body.get(param) if isinstance(param, str) else None

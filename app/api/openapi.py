@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api.problems import PROBLEM_JSON, Problem
+from app.api.problems import PROBLEM_JSON, SEED_GATEWAY_PREFIX, Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _COMMON: dict[str, str] = {
@@ -65,10 +65,13 @@ def _statuses(operation: dict[str, Any]) -> list[str]:
 
 def document_errors(schema: dict[str, Any]) -> None:
     """Add the shared error statuses to every operation of ``schema`` and document every
-    error response (status >= 400) as ``application/problem+json``."""
+    error response (status >= 400) as ``application/problem+json`` — as
+    ``application/json`` on the seed gateway's own paths (``media_type_for``)."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    for item in schema.get("paths", {}).values():
+    for path, item in schema.get("paths", {}).items():
+        seed_path = path.startswith(SEED_GATEWAY_PREFIX) and not path.startswith("/api/v1/")
+        error_type = "application/json" if seed_path else PROBLEM_JSON
         for operation in item.values():
             responses: dict[str, Any] = operation.setdefault("responses", {})
             for status in _statuses(operation):
@@ -81,7 +84,7 @@ def document_errors(schema: dict[str, Any]) -> None:
                 documented = (media or {}).get("schema")
                 if not documented or documented.get("$ref", "").endswith("ValidationError"):
                     documented = _PROBLEM_REF
-                response["content"] = {PROBLEM_JSON: {"schema": documented}}
+                response["content"] = {error_type: {"schema": documented}}
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
 

@@ -11,6 +11,7 @@ from app.api.v1 import (
     payment_requests,
     payments,
     risk,
+    sequence,
     webhooks,
 )
 
@@ -25,5 +26,8 @@ api_router.include_router(payment_requests.router)
 api_router.include_router(holds.router)
 api_router.include_router(payments.router)
 api_router.include_router(risk.router)
+api_router.include_router(sequence.router)
+api_router.include_router(sequence.settings_router)
+api_router.include_router(sequence.funding_router)
 api_router.include_router(audit.router)
 api_router.include_router(webhooks.router)

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import run_in_transaction
+from app.domain.sequence.service import Rail
 from app.kit.encryption import SecretBox
 from app.worker.registry import JOBS, PeriodicJob
+from app.worker.sequence import run_sequence_loop
 from app.worker.webhooks import run_webhook_loop
 
 logger = logging.getLogger("purser.worker")
@@ -32,9 +34,13 @@ async def background_work(
     webhook_box: SecretBox | None,
     *,
     sandbox: bool,
+    rail: Rail | None = None,
 ) -> AsyncIterator[None]:
-    """Run every periodic job, and the webhook loop when given a secret box, until exit."""
+    """Run every periodic job, the webhook loop when given a secret box and the Sequence
+    poller when given a rail, until exit."""
     tasks = [asyncio.create_task(_loop(sessionmaker, job), name=job.name) for job in JOBS]
+    if rail is not None:
+        tasks.append(asyncio.create_task(run_sequence_loop(sessionmaker, rail), name="sequence"))
     if webhook_box is not None:
         tasks.append(
             asyncio.create_task(

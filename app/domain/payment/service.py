@@ -389,7 +389,13 @@ async def inflow_refusal(
     if wallet is None or not context.principal.sees_agent(agent_id):
         raise AgentNotFound(f"Agent {agent_id} not found", param="agent_id")
     payee, payer = await lock_payer_and_payee(
-        session, context.principal, agent_id, None, wallet.id, {}, context.now
+        session,
+        context.principal,
+        agent_id,
+        None,
+        wallet.id,
+        limits_service.windows_of(context.now, context.tz),
+        context.now,
     )
     del payee
     if not payer.agent_is_active:

@@ -70,6 +70,36 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/api/v1/risk/agents/{agent_id}/flag"): OWNER,
     ("POST", "/api/v1/risk/agents/{agent_id}/authorize"): OWNER,
     ("DELETE", "/api/v1/risk/agents/{agent_id}/authorize/{service_id}"): OWNER,
+    ("GET", "/api/v1/sequence/pods"): OWNER,
+    ("GET", "/api/v1/sequence/pods/balance"): OWNER,
+    ("GET", "/api/v1/sequence/pods/detail/{pod_id}"): OWNER,
+    ("GET", "/api/v1/sequence/pods/{pod_name}/balance"): OWNER,
+    ("GET", "/api/v1/sequence/pods/{org_id}/{pod_id}"): OWNER,
+    ("GET", "/api/v1/sequence/accounts"): OWNER,
+    ("GET", "/api/v1/sequence/activity/summary"): OWNER,
+    ("GET", "/api/v1/sequence/activity"): OWNER,
+    ("GET", "/api/v1/sequence/transfers/{transfer_id}"): OWNER,
+    ("GET", "/api/v1/sequence/activity/{org_id}/{transfer_id}"): OWNER,
+    ("POST", "/api/v1/sequence/transfers"): OWNER,
+    ("GET", "/api/pods"): OWNER,
+    ("GET", "/api/pods/balance"): OWNER,
+    ("GET", "/api/pods/detail/{pod_id}"): OWNER,
+    ("GET", "/api/pods/{pod_name}/balance"): OWNER,
+    ("GET", "/api/pods/{org_id}/{pod_id}"): OWNER,
+    ("GET", "/api/accounts"): OWNER,
+    ("GET", "/api/activity/summary"): OWNER,
+    ("GET", "/api/activity"): OWNER,
+    ("GET", "/api/transfers/{transfer_id}"): OWNER,
+    ("GET", "/api/activity/{org_id}/{transfer_id}"): OWNER,
+    ("POST", "/api/transfers"): OWNER,
+    ("GET", "/api/health"): NO_KEY,
+    ("GET", "/api/v1/sequence/connection"): OWNER,
+    ("PUT", "/api/v1/sequence/connection"): OWNER,
+    ("DELETE", "/api/v1/sequence/connection"): OWNER,
+    ("GET", "/api/v1/sequence/limits"): OWNER,
+    ("PUT", "/api/v1/sequence/limits"): OWNER,
+    ("POST", "/api/v1/agents/{agent_id}/wallet/fund"): OWNER,
+    ("GET", "/api/v1/fundings/{funding_id}"): OWNER,
     ("GET", "/api/v1/audit"): OWNER,
     ("GET", "/api/v1/webhooks/events/types"): OWNER,
     ("POST", "/api/v1/webhooks"): OWNER,
@@ -157,6 +187,11 @@ PATH_VALUES = (
     "subscription_id",
     "event_id",
     "service_id",
+    "pod_id",
+    "pod_name",
+    "org_id",
+    "transfer_id",
+    "funding_id",
 )
 
 
@@ -220,6 +255,12 @@ async def build_world(client: httpx.AsyncClient, make_key: MakeKey) -> World:
         "event_id": "evt_unknown",
         # Only owner keys may revoke a service: it need not be authorized.
         "service_id": merchant,
+        # Only owner keys reach the Sequence routes: the ids need not exist.
+        "pod_id": "pod-unknown",
+        "pod_name": "groceries",
+        "org_id": "org-unknown",
+        "transfer_id": "transfer-unknown",
+        "funding_id": "fund_unknown",
     }
     return World(owner, bearer(agent_key), ids)
 
@@ -265,7 +306,12 @@ async def test_an_agent_key_walking_every_route_gets_what_the_table_says(
         body = {} if method in ("POST", "PATCH") else None
         response = await client.request(method, world.url(path), json=body, headers=world.agent_key)
         assert response.status_code == 403, (method, path, response.text)
-        assert response.headers["content-type"].startswith("application/problem+json")
+        # The seed gateway's own paths answer errors as application/json (its clients
+        # read `detail` only from that); every other path as problem+json.
+        expected = (
+            "application/json" if not path.startswith("/api/v1/") else "application/problem+json"
+        )
+        assert response.headers["content-type"].startswith(expected)
         problem = response.json()
         assert problem["code"] == "agent_key_not_allowed", (method, path, problem)
         assert "owner keys" in problem["detail"]
