@@ -5,7 +5,8 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.domain.sequence.service import Rail, resolve_due
+from app.domain.sequence.service import Rail
+from app.domain.sequence.transfers import resolve_due
 from app.kit.time import utc_now
 
 logger = logging.getLogger("purser.worker")

@@ -16,6 +16,7 @@ from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.api.request_context import request_id_var
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.sequence import service as sequence_service
+from app.domain.sequence import transfers as sequence_transfers
 from app.domain.sequence.schemas import (
     Accounts,
     ActivityPage,
@@ -209,7 +210,7 @@ def _gateway_router(prefix: str) -> APIRouter:
         # The key's lookup is done: no connection is held while Sequence answers (the
         # transfer's own transactions take theirs).
         await session.commit()
-        result = await sequence_service.create_transfer(
+        result = await sequence_transfers.create_transfer(
             request.app.state.sessionmaker,
             _rail(request),
             request.app.state.settings,
@@ -331,7 +332,7 @@ async def fund_wallet(
     The transfer counts against the owner's Sequence limits."""
     key = request.headers.get("idempotency-key") or request.headers.get("x-idempotency-key")
     await session.commit()  # as a transfer: nothing held while Sequence answers
-    funding = await sequence_service.fund_wallet(
+    funding = await sequence_transfers.fund_wallet(
         request.app.state.sessionmaker,
         _rail(request),
         request.app.state.settings,
@@ -347,4 +348,4 @@ async def fund_wallet(
 @funding_router.get("/fundings/{funding_id}", response_model=FundingRead, responses=NOT_FOUND)
 async def get_funding(funding_id: str, principal: Funder, session: SessionDep) -> FundingRead:
     """A wallet funding and its state."""
-    return await sequence_service.get_funding(session, principal, funding_id)
+    return await sequence_transfers.get_funding(session, principal, funding_id)

@@ -14,7 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.domain.apikey.schemas import Scope
-from app.domain.sequence.service import Rail, resolve_due, sandbox_key
+from app.domain.sequence.service import Rail, sandbox_key
+from app.domain.sequence.transfers import resolve_due
 from app.integrations.sequence import SequenceClient
 from app.integrations.sequence.sandbox import seeded_id
 from app.kit.time import utc_now
