@@ -227,18 +227,8 @@ async def authorize_service(
     added = await repository.add_service(
         session, agent_id, service_id, principal.owner_id, principal.key_id
     )
-    if added:
-        await _record(
-            session,
-            principal,
-            request_id,
-            audit_event="service_authorized",
-            event_type="service.authorized",
-            agent_id=agent_id,
-            data={"service_id": service_id},
-        )
-    return AuthorizedServices(
-        agent_id=agent_id, services=await repository.list_services(session, agent_id)
+    return await _services_after(
+        session, principal, request_id, agent_id, service_id, "authorized" if added else None
     )
 
 
@@ -257,15 +247,30 @@ async def revoke_service(
             f"{service_id} is not an authorized service of agent {agent_id}",
             param="service_id",
         )
-    await _record(
-        session,
-        principal,
-        request_id,
-        audit_event="service_revoked",
-        event_type="service.revoked",
-        agent_id=agent_id,
-        data={"service_id": service_id},
-    )
+    return await _services_after(session, principal, request_id, agent_id, service_id, "revoked")
+
+
+async def _services_after(
+    session: AsyncSession,
+    principal: Principal,
+    request_id: str | None,
+    agent_id: str,
+    service_id: str,
+    change: str | None,
+) -> AuthorizedServices:
+    """Record a ``change`` (``authorized``, ``revoked``; None: nothing changed) of one
+    service (audit ``service_<change>``, event ``service.<change>``), then the agent's
+    services as they now are."""
+    if change is not None:
+        await _record(
+            session,
+            principal,
+            request_id,
+            audit_event=f"service_{change}",
+            event_type=f"service.{change}",
+            agent_id=agent_id,
+            data={"service_id": service_id},
+        )
     return AuthorizedServices(
         agent_id=agent_id, services=await repository.list_services(session, agent_id)
     )

@@ -331,16 +331,7 @@ async def _mark_failed(
         agent_id=row.agent_id,
     )
     if row.kind == "funding":
-        await event_service.emit(
-            session,
-            [
-                event_service.event(
-                    row.owner_id,
-                    "wallet.funding_failed",
-                    {"funding": _funding(failed).model_dump(mode="json")},
-                )
-            ],
-        )
+        await _funding_event(session, "wallet.funding_failed", failed)
     return failed
 
 
@@ -404,17 +395,14 @@ async def _credit(session: AsyncSession, row: Row[Any]) -> Row[Any]:
         session, row.id, {"entry_id": entry.id}, from_statuses=["completed"]
     )
     assert credited is not None
-    await event_service.emit(
-        session,
-        [
-            event_service.event(
-                row.owner_id,
-                "wallet.funded",
-                {"funding": _funding(credited).model_dump(mode="json")},
-            )
-        ],
-    )
+    await _funding_event(session, "wallet.funded", credited)
     return credited
+
+
+async def _funding_event(session: AsyncSession, event_type: str, row: Row[Any]) -> None:
+    """``wallet.funded`` / ``wallet.funding_failed`` with the funding as ``GET`` shows it."""
+    data = {"funding": _funding(row).model_dump(mode="json")}
+    await event_service.emit(session, [event_service.event(row.owner_id, event_type, data)])
 
 
 async def _run_transfer(
