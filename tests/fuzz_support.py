@@ -416,7 +416,7 @@ def inexpressible_refusal(case: schemathesis.Case, response: Any) -> str | None:
         return "the decimals allowed depend on the currency (another field, or the wallet's)"
     if code == "invalid_payment":
         return "amount or product_id, and one payee: relations between fields"
-    if code == "invalid_webhook_url":
+    if code in ("invalid_webhook_url", "invalid_connection"):
         return "a URL's host, port and address are checked beyond what a pattern can say"
     if "cannot be granted" in str(detail):
         return "the scopes a key may grant depend on the calling key and on agent_id"

@@ -114,6 +114,29 @@ class Idempotency:
         return response
 
 
+def idempotency_key_of(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` (or ``X-Idempotency-Key``) for routes that keep
+    their own record of it (the Sequence rail's transfers), checked as every route checks
+    it: 400 ``invalid_idempotency_key`` (empty, or not 1 to 255 printable ASCII),
+    400 ``conflicting_idempotency_keys`` (the two headers differ)."""
+    key = request.headers.get("idempotency-key")
+    alias = request.headers.get("x-idempotency-key")
+    if key == "" or alias == "":
+        raise InvalidIdempotencyKey(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            param="Idempotency-Key",
+        )
+    if key is not None and alias is not None and key != alias:
+        raise ConflictingIdempotencyKeys(
+            "Idempotency-Key and X-Idempotency-Key differ; send one of them",
+            param="Idempotency-Key",
+        )
+    chosen = key or alias
+    if chosen is not None:
+        idempotency_service.check_key(chosen)
+    return chosen
+
+
 class _GetIdempotency(ClaimsIdempotencyKey):
     """The request's ``Idempotency`` (its key claimed with the API key's lookup)."""
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import PUBLIC, AccessRoute, SessionDep, scoped
+from app.api.idempotency import REPLAYED_HEADER, idempotency_key_of
 from app.api.outcomes import call_context
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.api.request_context import request_id_var
@@ -206,11 +207,11 @@ def _gateway_router(prefix: str) -> APIRouter:
         Sequence works on it (the poller settles it); 400 for a limit or a transfer
         Sequence refused or failed. Send an `Idempotency-Key`: a retry returns the same
         transfer, never a second one."""
-        key = request.headers.get("idempotency-key") or request.headers.get("x-idempotency-key")
+        key = idempotency_key_of(request)
         # The key's lookup is done: no connection is held while Sequence answers (the
         # transfer's own transactions take theirs).
         await session.commit()
-        result = await sequence_transfers.create_transfer(
+        result, replayed = await sequence_transfers.create_transfer(
             request.app.state.sessionmaker,
             _rail(request),
             request.app.state.settings,
@@ -222,7 +223,8 @@ def _gateway_router(prefix: str) -> APIRouter:
             now=request.app.state.clock(),
         )
         code = status.HTTP_200_OK if result.status == "completed" else status.HTTP_202_ACCEPTED
-        return JSONResponse(result.model_dump(mode="json"), status_code=code)
+        headers = {REPLAYED_HEADER: "true"} if replayed else None
+        return JSONResponse(result.model_dump(mode="json"), status_code=code, headers=headers)
 
     return router
 
@@ -330,9 +332,9 @@ async def fund_wallet(
     `fund_…` id; the wallet is credited only once Sequence reports the transfer complete
     (`wallet.funded`), never twice; a failure credits nothing (`wallet.funding_failed`).
     The transfer counts against the owner's Sequence limits."""
-    key = request.headers.get("idempotency-key") or request.headers.get("x-idempotency-key")
+    key = idempotency_key_of(request)
     await session.commit()  # as a transfer: nothing held while Sequence answers
-    funding = await sequence_transfers.fund_wallet(
+    funding, replayed = await sequence_transfers.fund_wallet(
         request.app.state.sessionmaker,
         _rail(request),
         request.app.state.settings,
@@ -342,7 +344,10 @@ async def fund_wallet(
         client_key=key,
         body=await request.body(),
     )
-    return JSONResponse(funding.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
+    headers = {REPLAYED_HEADER: "true"} if replayed else None
+    return JSONResponse(
+        funding.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED, headers=headers
+    )
 
 
 @funding_router.get("/fundings/{funding_id}", response_model=FundingRead, responses=NOT_FOUND)

@@ -73,7 +73,8 @@ def fingerprint(body: bytes) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
+    """Raises ``InvalidIdempotencyKey`` (400) unless ``key`` is 1 to 255 printable ASCII."""
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
         raise InvalidIdempotencyKey(
             "Idempotency-Key must be 1 to 255 printable ASCII characters",
@@ -119,7 +120,7 @@ async def begin(
     Raises ``InvalidIdempotencyKey`` (400), ``IdempotencyKeyInUse`` (409),
     ``IdempotencyKeyForbidden`` (403: ``authority`` does not cover the stored request's)
     and ``IdempotencyKeyReused`` (422: another body), in that order."""
-    _check_key(key)
+    check_key(key)
     row = claim
     if row is None or not claimed(row):
         row = await repository.get_or_lock(session, owner_id, method, path, key)

@@ -53,3 +53,11 @@ class UpstreamFailed(AppError):
 
 class InvalidFunding(ValidationFailed):
     code = "invalid_funding"
+
+
+class ConnectionBusy(Conflict):
+    code = "sequence_transfers_unresolved"
+
+
+class InvalidConnection(ValidationFailed):
+    code = "invalid_connection"

@@ -160,3 +160,26 @@ async def delete_settings_key(session: AsyncSession, owner_id: str) -> bool:
         .returning(_settings.c.owner_id)
     )
     return (await session.execute(statement)).one_or_none() is not None
+
+
+# Serialises the requests of one Idempotency-Key of one owner (this mode), blocking for
+# as long as the first one's reservation transaction runs: the second then finds its row.
+_LOCK_CLIENT_KEY = text(
+    f"SELECT pg_advisory_xact_lock(hashtextextended("
+    f"concat_ws(chr(31), 'sequence-transfer', CAST(:owner_id AS text), CAST(:key AS text),"
+    f" {CURRENT_MODE_SQL}), 0))"
+)
+
+
+async def lock_client_key(session: AsyncSession, owner_id: str, key: str) -> None:
+    await session.execute(_LOCK_CLIENT_KEY, {"owner_id": owner_id, "key": key})
+
+
+async def unresolved_count(session: AsyncSession, owner_id: str) -> int:
+    """The owner's transfers whose outcome is not yet known (this mode)."""
+    statement = select(func.count()).where(
+        _transfers.c.owner_id == owner_id,
+        _transfers.c.mode == current_mode(),
+        _transfers.c.status.in_(["reserved", "submitted"]),
+    )
+    return int((await session.execute(statement)).scalar() or 0)

@@ -18,12 +18,14 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.config import Mode, Settings
 from app.domain.apikey.schemas import Principal
 from app.domain.audit import service as audit_service
 from app.domain.sequence import repository
 from app.domain.sequence.errors import (
     AmbiguousPodName,
+    ConnectionBusy,
+    InvalidConnection,
     InvalidTransfer,
     NotConnected,
     PodNotFound,
@@ -45,6 +47,8 @@ from app.domain.sequence.schemas import (
     TransferSummary,
     dollars,
 )
+from app.domain.webhook.errors import InvalidWebhookUrl
+from app.domain.webhook.urls import check_destination
 from app.integrations.sequence.client import SequenceClient
 from app.integrations.sequence.errors import SequenceError, SequenceNotFound
 from app.integrations.sequence.schemas import Account, Transfer
@@ -138,8 +142,8 @@ class Rail:
             if snapshot is not None and time.monotonic() - snapshot.at < ttl:
                 return snapshot.accounts
             client = self.client(connection)
-            summaries = await _upstream(client.list_accounts())
-            accounts = [await _upstream(client.get_account(item.id)) for item in summaries]
+            summaries = await upstream(client.list_accounts())
+            accounts = [await upstream(client.get_account(item.id)) for item in summaries]
             self._snapshots[owner_id] = _Snapshot(time.monotonic(), accounts)
             return accounts
 
@@ -155,14 +159,25 @@ def sandbox_key(owner_id: str, settings: Settings) -> str:
     return f"sk_sandbox_{digest[:32]}"
 
 
-async def _upstream(call: Awaitable[T]) -> T:
+async def upstream(call: Awaitable[T]) -> T:
     """An adapter call whose failure is the gateway's 502 (seed ``000``: upstream failure)."""
     try:
         return await call
     except SequenceNotFound:
         raise
     except SequenceError as error:
-        raise UpstreamFailed(f"Sequence: {error.code or error.status}: {error.message}") from None
+        raise UpstreamFailed(upstream_detail(error)) from None
+
+
+def upstream_detail(error: SequenceError) -> str:
+    """What the caller is told of Sequence's failure: its error code and message when
+    Sequence answered with its JSON envelope, else only the HTTP status or that nothing
+    answered (a body from elsewhere is not repeated)."""
+    if error.code:
+        return f"Sequence: {error.code}: {error.message}"
+    if error.status:
+        return f"Sequence answered HTTP {error.status}"
+    return "Sequence did not answer"
 
 
 # -- connection and limits -------------------------------------------------------------
@@ -191,9 +206,20 @@ async def put_connection(
     payload: ConnectionPut,
     request_id: str | None,
 ) -> ConnectionRead:
-    """Store the owner's Platform API key, encrypted (``PURSER_SECRET_KEY``)."""
+    """Store the owner's Platform API key, encrypted (``PURSER_SECRET_KEY``). A
+    ``base_url`` follows the webhook URL rules (in live mode: https, a public host).
+    Raises ``ConnectionBusy`` (409) while the owner has transfers whose outcome is not
+    known: they are followed up through the connection they were sent on."""
     if rail.box is None:
         raise NotConnected("Sequence keys cannot be stored: PURSER_SECRET_KEY is not set")
+    await _not_busy(session, principal.owner_id)
+    if payload.base_url is not None:
+        try:
+            await check_destination(payload.base_url, sandbox=rail.settings.mode is Mode.sandbox)
+        except InvalidWebhookUrl as error:
+            raise InvalidConnection(
+                error.detail.replace("url", "base_url", 1), param="base_url"
+            ) from None
     await repository.upsert_settings(
         session,
         principal.owner_id,
@@ -208,9 +234,19 @@ async def put_connection(
     return await get_connection(session, rail, principal.owner_id)
 
 
+async def _not_busy(session: AsyncSession, owner_id: str) -> None:
+    unresolved = await repository.unresolved_count(session, owner_id)
+    if unresolved:
+        raise ConnectionBusy(
+            f"{unresolved} Sequence transfer(s) of this owner are not settled yet; change the "
+            "connection once they are (GET /api/v1/sequence/activity)"
+        )
+
+
 async def delete_connection(
     session: AsyncSession, rail: Rail, principal: Principal, request_id: str | None
 ) -> ConnectionRead:
+    await _not_busy(session, principal.owner_id)
     if await repository.delete_settings_key(session, principal.owner_id):
         await record_audit(
             session, principal, request_id, "sequence_disconnected", principal.owner_id, {}
@@ -254,11 +290,9 @@ async def put_limits(
     now: datetime,
     request_id: str | None,
 ) -> LimitsRead:
-    """Override the owner's limits (``null``: back to the settings' defaults)."""
-    values = {
-        "max_transfer_cents": payload.max_transfer_cents,
-        "max_daily_transfer_cents": payload.max_daily_transfer_cents,
-    }
+    """Override the owner's limits named in ``payload`` (``null``: back to the settings'
+    default; a limit left out keeps its value)."""
+    values = payload.model_dump(include=payload.model_fields_set)
     await repository.upsert_settings(session, principal.owner_id, values)
     await record_audit(
         session, principal, request_id, "sequence_limits_changed", principal.owner_id, values
@@ -341,18 +375,24 @@ def is_sequence_id(value: str) -> bool:
         return False
 
 
+def _canonical(value: str) -> str:
+    """A Sequence id as Sequence writes it (lowercase, §13.3)."""
+    return value.lower()
+
+
 async def pod_detail(rail: Rail, connection: Connection, pod_id: str) -> PodDetail:
     """One pod, read now, with its five most recent transfers. Raises ``PodNotFound``."""
     if not is_sequence_id(pod_id):
         raise PodNotFound(f"Pod {pod_id} not found")
     client = rail.client(connection)
+    pod_id = _canonical(pod_id)
     try:
-        account = await _upstream(client.get_account(pod_id))
+        account = await upstream(client.get_account(pod_id))
     except SequenceNotFound:
         raise PodNotFound(f"Pod {pod_id} not found") from None
     if account.type != "POD":
         raise PodNotFound(f"Pod {pod_id} not found")
-    recent = await _upstream(client.list_account_transfers(pod_id, page_size=5))
+    recent = await upstream(client.list_account_transfers(pod_id, page_size=5))
     pod = _pod(account)
     balance = account.balance
     return PodDetail(
@@ -414,7 +454,7 @@ async def _all_transfers(
 ) -> list[Transfer]:
     seen: dict[str, Transfer] = {}
     for page in range(1, _MAX_ACTIVITY_PAGES + 1):
-        result = await _upstream(
+        result = await upstream(
             client.list_transfers(account_ids, from_=since, page=page, page_size=100)
         )
         for transfer in result.items:
@@ -469,7 +509,7 @@ async def activity(
     ids = [a.id for a in await rail.accounts(connection, owner_id)]
     if not ids:
         return ActivityPage(transfers=[], has_next_page=False, end_cursor=None)
-    result = await _upstream(client.list_transfers(ids, page=page, page_size=first))
+    result = await upstream(client.list_transfers(ids, page=page, page_size=first))
     wanted = (
         _words(statuses, _STATUS_WORDS),
         _words(directions, _DIRECTION_WORDS),
@@ -505,8 +545,9 @@ async def transfer_detail(rail: Rail, connection: Connection, transfer_id: str) 
     """A transfer by Sequence's id. Raises ``SequenceTransferNotFound`` (404)."""
     if not is_sequence_id(transfer_id):
         raise SequenceTransferNotFound(f"Transfer {transfer_id} not found")
+    transfer_id = _canonical(transfer_id)
     try:
-        transfer = await _upstream(rail.client(connection).get_transfer(transfer_id))
+        transfer = await upstream(rail.client(connection).get_transfer(transfer_id))
     except SequenceNotFound:
         raise SequenceTransferNotFound(f"Transfer {transfer_id} not found") from None
     return _summary(transfer)

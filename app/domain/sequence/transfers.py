@@ -40,6 +40,7 @@ from app.domain.sequence.errors import (
     InvalidFunding,
     InvalidTransfer,
     NotConnected,
+    PodNotFound,
     TransferLimitExceeded,
     TransferRefused,
 )
@@ -53,9 +54,11 @@ from app.domain.sequence.service import (
     SETTLEMENT_ACCOUNT_NAME,
     Connection,
     Rail,
+    is_sequence_id,
     limits_of,
     record_audit,
     today,
+    upstream,
 )
 from app.domain.wallet import service as wallet_service
 from app.integrations.sequence.errors import SequenceAmbiguous, SequenceError, SequenceNotFound
@@ -132,14 +135,14 @@ async def _reserve(
     if amount > per_transfer:
         raise TransferLimitExceeded(
             f"Amount {amount} cents exceeds per-transfer limit of {per_transfer} cents",
-            param="amount_cents",
+            param=_amount_param(values),
         )
     day = today(settings, now)
     if await repository.reserve(session, owner_id, day, amount, daily) is None:
         remaining = max(daily - await repository.used_on(session, owner_id, day), 0)
         raise TransferLimitExceeded(
             f"Amount {amount} cents exceeds daily remaining limit of {remaining} cents",
-            param="amount_cents",
+            param=_amount_param(values),
         )
     row = await repository.insert_transfer(
         session,
@@ -169,6 +172,11 @@ async def _reserve(
     return row
 
 
+def _amount_param(values: dict[str, Any]) -> str:
+    """The request field that carries the amount: the gateway's or the funding's."""
+    return "amount" if values["kind"] == "funding" else "amount_cents"
+
+
 async def _existing(
     session: AsyncSession, request: _Request, now: datetime
 ) -> tuple[Row[Any] | None, bool]:
@@ -177,6 +185,7 @@ async def _existing(
     ``IdempotencyKeyInUse`` (409: the first request is still sending it)."""
     if request.client_key is None:
         return None, False
+    await repository.lock_client_key(session, request.principal.owner_id, request.client_key)
     row = await repository.get_by_client_key(
         session, request.principal.owner_id, request.client_key, lock=True
     )
@@ -298,10 +307,17 @@ async def _fail(
 
 
 async def _mark_failed(
-    session: AsyncSession, row: Row[Any], code: str, message: str, transfer: Transfer | None
+    session: AsyncSession,
+    row: Row[Any],
+    code: str,
+    message: str,
+    transfer: Transfer | None,
+    *,
+    release: bool = True,
 ) -> Row[Any] | None:
-    """Fail the transfer (once), give its reservation back, audit ``transfer_failed``; a
-    funding emits ``wallet.funding_failed`` and credits nothing."""
+    """Fail the transfer (once), give its reservation back (unless ``release`` is off:
+    the money may have moved), audit ``transfer_failed``; a funding emits
+    ``wallet.funding_failed`` and credits nothing."""
     failed = await repository.update_transfer(
         session,
         row.id,
@@ -318,7 +334,8 @@ async def _mark_failed(
     )
     if failed is None:
         return None
-    await repository.release(session, row.owner_id, row.day, row.amount_cents)
+    if release:
+        await repository.release(session, row.owner_id, row.day, row.amount_cents)
     await record_audit(
         session,
         None,
@@ -355,7 +372,7 @@ async def settle(
             "sequence_transfer_id": transfer.id,
             "sequence_status": transfer.status,
             "error_message": None,
-            "resolved_at": now,
+            "resolved_at": datetime.now(UTC),
         },
         from_statuses=["reserved", "submitted"],
     )
@@ -414,15 +431,16 @@ async def _run_transfer(
     now: datetime,
     *,
     before_reserve: Callable[[AsyncSession], Awaitable[None]] | None = None,
-) -> Row[Any]:
+) -> tuple[Row[Any], bool]:
     """The three steps of a transfer (module docstring): an earlier request's transfer
-    with the same Idempotency-Key is returned (or resent), never made twice."""
+    with the same Idempotency-Key is returned (or resent), never made twice. Returns the
+    transfer and whether it is an earlier request's."""
     async with sessionmaker() as session:
         connection = await rail.connection(session, request.principal.owner_id)
         existing, resend = await _existing(session, request, now)
         if existing is not None and not resend:
             await session.commit()
-            return existing
+            return existing, True
         if existing is None:
             if before_reserve is not None:
                 await before_reserve(session)
@@ -430,7 +448,7 @@ async def _run_transfer(
         else:
             row = existing
         await session.commit()
-    return await _send(sessionmaker, rail, connection, row, settings, now)
+    return await _send(sessionmaker, rail, connection, row, settings, now), existing is not None
 
 
 async def create_transfer(
@@ -444,9 +462,10 @@ async def create_transfer(
     body: bytes,
     request_id: str | None,
     now: datetime,
-) -> TransferResult:
+) -> tuple[TransferResult, bool]:
     """Seed ``000`` ``POST /api/transfers`` through the safeguards. Returns the result
-    (``completed``; ``pending`` when Sequence has not said yet — the route answers 202).
+    (``completed``; ``pending`` when Sequence has not said yet — the route answers 202)
+    and whether it is an earlier request's (same Idempotency-Key).
     Raises ``InstantNotSupported``, ``TransferLimitExceeded``, ``TransferRefused`` (400:
     Sequence refused or failed it; the reservation given back), ``InvalidTransfer`` (422),
     ``NotConnected`` (409)."""
@@ -458,7 +477,7 @@ async def create_transfer(
     if payload.source_id == payload.destination_id:
         raise InvalidTransfer("source_id and destination_id must differ", param="destination_id")
     request = _Request(principal, request_id, client_key, body)
-    row = await _run_transfer(
+    row, replayed = await _run_transfer(
         sessionmaker,
         rail,
         settings,
@@ -475,8 +494,8 @@ async def create_transfer(
     )
     rail.forget(principal.owner_id)
     if row.status == "failed":
-        raise TransferRefused(row.error_message or "Transfer failed")
-    return _result(row)
+        raise TransferRefused(f"{row.error_message or 'Transfer failed'} (transfer {row.id})")
+    return _result(row), replayed
 
 
 # -- funding -----------------------------------------------------------------------------
@@ -505,19 +524,33 @@ def _funding(row: Row[Any]) -> FundingRead:
     )
 
 
-async def _settlement_account(
-    session: AsyncSession, rail: Rail, settings: Settings, owner_id: str
-) -> str:
+async def _settlement_account(rail: Rail, connection: Connection, settings: Settings) -> str:
+    """The account fundings go to: ``SEQUENCE_SETTLEMENT_ACCOUNT_ID``, else the external
+    account named ``SETTLEMENT_ACCOUNT_NAME`` (one list request: no balances needed)."""
     if settings.sequence_settlement_account:
         return settings.sequence_settlement_account
-    connection = await rail.connection(session, owner_id)
-    for account in await rail.accounts(connection, owner_id):
+    found = await upstream(rail.client(connection).list_accounts(type="EXTERNAL_ACCOUNT"))
+    for account in found:
         if account.name == SETTLEMENT_ACCOUNT_NAME:
             return account.id
     raise NotConnected(
         f"no Sequence account named '{SETTLEMENT_ACCOUNT_NAME}' to fund wallets into; "
         "set SEQUENCE_SETTLEMENT_ACCOUNT_ID"
     )
+
+
+async def _check_pod(rail: Rail, connection: Connection, pod_id: str) -> str:
+    """``pod_id`` as Sequence writes it, if it is a pod of the owner's organisation.
+    Raises ``PodNotFound`` (404) or ``InvalidFunding`` (422: an account, not a pod)."""
+    if not is_sequence_id(pod_id):
+        raise PodNotFound(f"Pod {pod_id} not found", param="pod_id")
+    try:
+        account = await upstream(rail.client(connection).get_account(pod_id.lower()))
+    except SequenceNotFound:
+        raise PodNotFound(f"Pod {pod_id} not found", param="pod_id") from None
+    if account.type != "POD":
+        raise InvalidFunding(f"{pod_id} is not a pod ({account.type})", param="pod_id")
+    return account.id
 
 
 async def fund_wallet(
@@ -530,19 +563,21 @@ async def fund_wallet(
     *,
     client_key: str | None,
     body: bytes,
-) -> FundingRead:
+) -> tuple[FundingRead, bool]:
     """Fund an agent's wallet from one of the owner's pods: a Sequence transfer from the
     pod to the settlement account, through the same limits and audit as the gateway's,
     after the agent's state, flag and risk (an inflow still needs an agent allowed to
     hold money). The wallet is credited only once Sequence reports ``COMPLETE`` (here, or
-    by the poller). USD-family wallets at par; others (EURC) 400. Raises
-    ``AgentNotFound`` (404), ``InvalidFunding`` (422), ``TransferLimitExceeded``,
-    ``TransferRefused`` (400), ``PaymentRefused`` subclasses (403 flag, state, risk)."""
+    by the poller). USD-family wallets at par; others (EURC) 400. Returns the funding and
+    whether it is an earlier request's (same Idempotency-Key). Raises ``AgentNotFound`` /
+    ``PodNotFound`` (404), ``InvalidFunding`` (422), ``TransferLimitExceeded``,
+    ``TransferRefused`` (400: also Sequence refused or failed it, nothing credited),
+    ``PaymentRefused`` subclasses (403 flag, state, risk)."""
     principal = context.principal
     async with sessionmaker() as session:
         agent = await agent_service.get(session, principal, agent_id)
         wallet = await wallet_service.get_agent_wallet(session, principal.owner_id, agent_id)
-        destination = await _settlement_account(session, rail, settings, principal.owner_id)
+        connection = await rail.connection(session, principal.owner_id)
     if wallet.currency not in PAR_CURRENCIES:
         raise TransferRefused(
             f"wallet {wallet.id} holds {wallet.currency}: only dollar wallets are funded "
@@ -555,8 +590,8 @@ async def fund_wallet(
         raise InvalidFunding("amount must be whole cents", param="amount")
     if cents < 100:
         raise InvalidFunding("amount must be at least 1.00 (Sequence's minimum)", param="amount")
-    if payload.pod_id == destination:
-        raise InvalidFunding("pod_id is the settlement account itself", param="pod_id")
+    pod_id = await _check_pod(rail, connection, payload.pod_id)
+    destination = await _settlement_account(rail, connection, settings)
 
     async def policy(session: AsyncSession) -> None:
         refusal = await payment_service.inflow_refusal(
@@ -567,7 +602,7 @@ async def fund_wallet(
             raise refusal
 
     request = _Request(principal, context.request_id, client_key, body)
-    row = await _run_transfer(
+    row, replayed = await _run_transfer(
         sessionmaker,
         rail,
         settings,
@@ -575,7 +610,7 @@ async def fund_wallet(
         {
             "id": new_id("fund", 12),
             "kind": "funding",
-            "source_id": payload.pod_id,
+            "source_id": pod_id,
             "destination_id": destination,
             "amount_cents": cents,
             "description": "Purser",
@@ -588,7 +623,9 @@ async def fund_wallet(
         before_reserve=policy,
     )
     rail.forget(principal.owner_id)
-    return _funding(row)
+    if row.status == "failed":
+        raise TransferRefused(f"{row.error_message} (funding {row.id}: nothing credited)")
+    return _funding(row), replayed
 
 
 async def _refused(
@@ -655,6 +692,7 @@ async def _check(session: AsyncSession, rail: Rail, row: Row[Any], now: datetime
                     "UNCONFIRMED",
                     "no answer from Sequence within its idempotency window; reconcile by hand",
                     None,
+                    release=False,
                 )
                 return
             transfer = await client.create_transfer(
@@ -686,6 +724,7 @@ async def _check(session: AsyncSession, rail: Rail, row: Row[Any], now: datetime
             "status": "submitted",
             "sequence_transfer_id": transfer.id,
             "sequence_status": transfer.status,
+            "error_message": None,
             "attempts": row.attempts + 1,
             "next_check_at": now
             + timedelta(seconds=_BACKOFF[min(row.attempts, len(_BACKOFF) - 1)]),

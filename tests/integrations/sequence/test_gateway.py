@@ -382,9 +382,25 @@ async def test_funding_credits_the_wallet_once_when_sequence_completes(
 async def test_a_failed_funding_credits_nothing(client: httpx.AsyncClient, owner: Owner) -> None:
     agent_id = await _agent(client, owner)
     failed = await _fund(client, owner, agent_id, "500.00", pod="Agent Budget Reserve")
-    assert failed.status_code == 202, failed.text
-    assert failed.json()["status"] == "failed"
-    assert "INSUFFICIENT_FUNDS" in failed.json()["error"]
+    assert failed.status_code == 400, failed.text
+    assert "INSUFFICIENT_FUNDS" in failed.json()["detail"]
+    funding_id = failed.json()["detail"].split("(funding ")[1].split(":")[0]
+    read = await client.get(f"/api/v1/fundings/{funding_id}", headers=owner.headers)
+    assert read.json()["status"] == "failed"
+    # Not a pod, or no pod of this organisation: refused before Sequence moves anything.
+    not_a_pod = await _fund(client, owner, agent_id, "5.00", pod="Main Payroll")
+    assert not_a_pod.status_code == 422
+    assert not_a_pod.json()["param"] == "pod_id"
+    unknown = await client.post(
+        f"/api/v1/agents/{agent_id}/wallet/fund",
+        json={
+            "source": "sequence",
+            "pod_id": "7f8a3b5e-0000-4000-8000-000000000000",
+            "amount": "5.00",
+        },
+        headers=owner.headers,
+    )
+    assert unknown.status_code == 404
     wallet = await client.get(f"/api/v1/agents/{agent_id}/wallet", headers=owner.headers)
     assert wallet.json()["balance"] == "0.00"
     euro = await _agent(client, owner, currency="EURC")
@@ -397,3 +413,74 @@ async def test_a_failed_funding_credits_nothing(client: httpx.AsyncClient, owner
     flagged = await _fund(client, owner, flagged_agent, "5.00")
     assert flagged.status_code == 403
     assert flagged.json()["code"] == "agent_flagged"
+
+
+async def test_one_idempotency_key_sent_concurrently_makes_one_transfer_and_no_error(
+    client: httpx.AsyncClient, owner: Owner, sandbox: Sandbox
+) -> None:
+    body = transfer(owner, "Vacation", "Groceries", 1200)
+    headers = {**owner.headers, "Idempotency-Key": "same-key-race"}
+    answers = await asyncio.gather(
+        *(client.post(f"{V1}/transfers", json=body, headers=headers) for _ in range(10))
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) <= {200, 202, 409}, [a.text for a in answers]
+    assert len(await sandbox.created_transfers(owner.sandbox_key)) == 1
+    replay = await client.post(f"{V1}/transfers", json=body, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    used = (await client.get(f"{V1}/limits", headers=owner.headers)).json()["used_today_cents"]
+    assert used == 1200
+
+
+async def test_idempotency_keys_are_checked_as_on_every_route(
+    client: httpx.AsyncClient, owner: Owner, sandbox: Sandbox
+) -> None:
+    body = transfer(owner, "Vacation", "Groceries", 1000)
+    for headers in (
+        {"Idempotency-Key": ""},
+        {"Idempotency-Key": "k" * 256},
+        {"Idempotency-Key": "a1", "X-Idempotency-Key": "b1"},
+    ):
+        refused = await client.post(
+            f"{V1}/transfers", json=body, headers={**owner.headers, **headers}
+        )
+        assert refused.status_code == 400, (headers, refused.text)
+        assert refused.json()["param"] == "Idempotency-Key"
+    assert await sandbox.created_transfers(owner.sandbox_key) == []
+
+
+async def test_the_connection_and_limits_change_only_as_asked(
+    app: FastAPI, client: httpx.AsyncClient, owner: Owner, sandbox: Sandbox, rail: Rail
+) -> None:
+    set_both = await client.put(
+        f"{V1}/limits",
+        json={"max_transfer_cents": 5000, "max_daily_transfer_cents": 9000},
+        headers=owner.headers,
+    )
+    assert set_both.json()["max_transfer_cents"] == 5000
+    one = await client.put(
+        f"{V1}/limits", json={"max_daily_transfer_cents": 8000}, headers=owner.headers
+    )
+    assert (one.json()["max_transfer_cents"], one.json()["max_daily_transfer_cents"]) == (
+        5000,
+        8000,
+    )
+    # A transfer whose outcome is unknown pins the connection it was sent on.
+    await sandbox.fault("500", method="POST", path="/platform/v1/transfers", count=10)
+    with client_options(rail, timeout=1.0, max_attempts=2, retry_wait_initial=0.05):
+        pending = await client.post(
+            f"{V1}/transfers",
+            json=transfer(owner, "Vacation", "Groceries", 1000),
+            headers=owner.headers,
+        )
+    assert pending.status_code == 202
+    busy = await client.put(
+        f"{V1}/connection",
+        json={"api_key": "sk_sandbox_someone_else", "base_url": sandbox.api},
+        headers=owner.headers,
+    )
+    assert busy.status_code == 409
+    assert busy.json()["code"] == "sequence_transfers_unresolved"
+    shown = (await client.get(f"{V1}/connection", headers=owner.headers)).json()
+    assert shown["source"] == "sandbox"
+    assert owner.sandbox_key not in str(shown)
