@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app.api.edge import BodyLimitMiddleware, FramingMiddleware, UnexpectedErrorMiddleware
 from app.api.openapi import install_openapi
@@ -75,7 +76,9 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
             await app.state.sequence.close()
             await engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from assets shipped with the package (fastapi-offline), not a
+    # CDN: /docs works on a machine without internet.
+    app = FastAPIOffline(
         title="Purser",
         version="0.1.0",
         summary="Agent wallets on a PostgreSQL double-entry ledger.",

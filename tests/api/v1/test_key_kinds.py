@@ -120,8 +120,9 @@ def declared_rules(app: FastAPI) -> dict[Operation, list[frozenset[str]]]:
     """Every operation the app serves, with the key kinds of each rule it declares."""
     found: dict[Operation, list[frozenset[str]]] = {}
     for context in iter_route_contexts(app.routes):
-        if not isinstance(context.original_route, APIRoute):
-            continue  # FastAPI's own documentation pages
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue  # the documentation pages: not operations of the API
         rules = {
             frozenset(kind.value for kind in rule.kinds) for rule in rules_of(context.dependant)
         }
