@@ -273,6 +273,20 @@ def _with_sequence_sandbox(settings: Settings) -> Settings:
     return settings.model_copy(update={"sequence_sandbox_url": url})
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Stop with one line naming the port (and how to choose another) if it is taken,
+    instead of uvicorn's bare ``[Errno 98]`` after start-up."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            raise _fail(
+                f"cannot listen on {host}:{port} ({error.strerror}); stop what uses it, or "
+                "choose another port with --port or PURSER_PORT"
+            ) from None
+
+
 def _free_loopback_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -296,6 +310,7 @@ def serve(
     from app.main import create_app
 
     settings = get_settings()
+    _check_port_free(host or settings.host, port or settings.port)
     url = _ready_database_url()
     _check_modes_apart(url)
     key = _in_transaction(url, lambda session: sandbox_service.bootstrap(session, settings.mode))

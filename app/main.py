@@ -99,6 +99,12 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
     install_problem_handlers(app)
     app.include_router(api_router)
     app.include_router(seed_gateway_router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> dict[str, str]:
+        """Where to go from the bare address (no key needed)."""
+        return {"name": "Purser", "docs": "/docs", "openapi": "/openapi.json", "api": "/api/v1"}
+
     install_openapi(app)
     return app
 

@@ -153,3 +153,15 @@ def test_first_sandbox_start_prints_one_key_and_seeds_a_catalog(
     finally:
         second_output = _stop(second)
     assert "sk_test_" not in second_output
+
+
+def test_a_busy_port_is_named_in_one_line(database_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _start_serve(database_url, port)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output
+    assert f"cannot listen on 127.0.0.1:{port}" in output
+    assert "PURSER_PORT" in output

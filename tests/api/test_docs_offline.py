@@ -31,3 +31,9 @@ async def test_the_openapi_document_the_docs_read_lists_the_payment_routes(
     document = (await client.get("/openapi.json")).json()
     assert "/api/v1/payments" in document["paths"]
     assert "post" in document["paths"]["/api/v1/payments"]
+
+
+async def test_the_bare_address_points_to_the_docs(client: httpx.AsyncClient) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert response.json()["docs"] == "/docs"

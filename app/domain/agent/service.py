@@ -37,7 +37,11 @@ async def create(
     """Create an agent and its wallet; a non-zero initial balance is a real funding entry."""
     owner_id = principal.owner_id
     if payload.owner_id is not None and payload.owner_id != owner_id:
-        raise OwnerMismatch("owner_id does not match the owner of this API key", param="owner_id")
+        raise OwnerMismatch(
+            f"owner_id {payload.owner_id!r} is not this API key's owner ({owner_id}): an agent "
+            "belongs to the owner of the key that creates it; omit owner_id",
+            param="owner_id",
+        )
     currency = payload.currency
     scale_of(currency)
     limits = wallet_service.parse_limits(
