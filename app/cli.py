@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final, TypeVar
 
 import typer
 import uvicorn
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncSession
 from uvicorn.supervisors import Multiprocess
 
@@ -35,7 +36,14 @@ from app.domain.apikey.schemas import OWNER_DEFAULT_SCOPES, ApiKeyCreated, Princ
 from app.domain.audit import service as audit_service
 from app.domain.sandbox import service as sandbox_service
 from app.errors import AppError
-from app.migrations import DatabaseUnreachable, SchemaState, schema_status, upgrade_to_head
+from app.migrations import (
+    DatabaseUnreachable,
+    SchemaState,
+    alembic_config,
+    applied_revisions,
+    schema_status,
+    upgrade_to_head,
+)
 from app.postgres import prepare_database
 
 T = TypeVar("T")
@@ -241,9 +249,13 @@ def migrate() -> None:
     state = _schema_state(url)
     if state is SchemaState.unknown:
         raise _fail("the database was migrated by a newer version of Purser")
-    if state is not SchemaState.current:
-        upgrade_to_head(url)
-    typer.echo("Database is up to date.")
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if state is SchemaState.current:
+        typer.echo(f"Database is up to date (revision {head}).")
+        return
+    before = sorted(asyncio.run(applied_revisions(url))) or ["an empty database"]
+    upgrade_to_head(url)
+    typer.echo(f"Migrated the database from {', '.join(before)} to revision {head}.")
 
 
 def _with_sequence_sandbox(settings: Settings) -> Settings:
