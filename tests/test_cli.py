@@ -165,16 +165,3 @@ def test_a_busy_port_is_named_in_one_line(database_url: str) -> None:
     assert process.returncode == 2, output
     assert f"cannot listen on 127.0.0.1:{port}" in output
     assert "PURSER_PORT" in output
-
-
-def test_migrate_says_what_it_applied(empty_database_url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": to_libpq_url(empty_database_url)}
-    first = subprocess.run(
-        [PURSER, "migrate"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert first.returncode == 0, first.stderr
-    assert "Migrated the database from an empty database to revision" in first.stdout
-    again = subprocess.run(
-        [PURSER, "migrate"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert "up to date (revision" in again.stdout

@@ -238,3 +238,16 @@ def test_pruning_keeps_live_users_and_drops_dead_and_reused_pids(tmp_path: Path)
         for process in (reused, unrecorded):
             process.kill()
             process.wait()
+
+
+def test_migrate_says_what_it_applied(scratch_database_url: str) -> None:
+    env = _external_env(scratch_database_url)
+    first = subprocess.run(
+        [PURSER, "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    assert "Migrated the database from an empty database to revision" in first.stdout
+    again = subprocess.run(
+        [PURSER, "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "up to date (revision" in again.stdout
