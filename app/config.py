@@ -22,12 +22,15 @@ class Mode(StrEnum):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PURSER_", extra="ignore")
 
+    #: ``sandbox`` (test money, demo data) or ``live``: every row carries its mode.
     mode: Mode = Mode.sandbox
     #: Serve this mode from a database that also holds data of the other mode. Off, a
     #: server refuses to start on such a database; on, the two stay apart all the same
     #: (every row carries its mode and every query keeps to the server's).
     allow_mixed_modes: bool = False
+    #: The interface ``purser serve`` listens on (``--host`` overrides).
     host: str = "127.0.0.1"
+    #: The TCP port ``purser serve`` listens on (``--port`` overrides).
     port: int = Field(default=8000, ge=1, le=65535)
     #: API processes started by ``purser serve``; unset: ``default_workers()``.
     workers: int | None = Field(default=None, ge=1, le=64)
@@ -69,6 +72,7 @@ class Settings(BaseSettings):
     refund_fee_policy: Literal["keep", "return"] = "keep"
     #: Time zone of the daily/weekly/monthly spending windows.
     limits_timezone: str = "UTC"
+    #: Database connections each API process keeps open.
     db_pool_size: int = Field(default=10, ge=1)
     #: Run the periodic jobs (audit sealing, expired idempotency keys) in this process.
     run_jobs: bool = True
@@ -105,6 +109,7 @@ class Settings(BaseSettings):
     sequence_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("SEQUENCE_API_KEY", "PURSER_SEQUENCE_API_KEY")
     )
+    #: The default connection's base URL (unset: ``https://api.getsequence.io/platform/v1``).
     sequence_base_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SEQUENCE_BASE_URL", "PURSER_SEQUENCE_BASE_URL"),
@@ -115,6 +120,8 @@ class Settings(BaseSettings):
     sequence_mode: Literal["sandbox", "platform"] | None = Field(
         default=None, validation_alias=AliasChoices("SEQUENCE_MODE", "PURSER_SEQUENCE_MODE")
     )
+    #: Per-transfer limit of each owner's Sequence transfers, fundings included (cents);
+    #: ``PUT /api/v1/sequence/limits`` overrides it per owner.
     sequence_max_transfer_cents: int = Field(
         default=1_000_000,
         ge=100,
@@ -123,6 +130,7 @@ class Settings(BaseSettings):
             "SEQUENCE_MAX_TRANSFER_CENTS", "PURSER_SEQUENCE_MAX_TRANSFER_CENTS"
         ),
     )
+    #: Daily limit (limits time zone) of each owner's Sequence transfers (cents).
     sequence_max_daily_transfer_cents: int = Field(
         default=2_500_000,
         ge=100,
@@ -158,25 +166,45 @@ class Settings(BaseSettings):
 
     #: Risk rules (``app.domain.risk.rules.RiskRules``): thresholds, then each factor's points.
     risk_block_score: int = Field(default=90, ge=1, le=100)
+    #: A payment scoring this or more is allowed, recorded as ``review`` and alerted.
     risk_review_score: int = Field(default=50, ge=1, le=100)
+    #: Completed outflows in the sliding hour (by the minute) above which ``velocity_hour`` counts.
     risk_velocity_per_hour: int = Field(default=20, ge=1, le=1000000000)
+    #: The same for the sliding day (by the hour): ``velocity_day``.
     risk_velocity_per_day: int = Field(default=100, ge=1, le=1000000000)
+    #: Whole currency units from which ``large_amount`` counts.
     risk_large_amount: int = Field(default=100, ge=1, le=1000000000)
+    #: From which ``very_large_amount`` counts instead.
     risk_very_large_amount: int = Field(default=500, ge=1, le=1000000000)
+    #: ``amount_anomaly``: an amount above this many times the agent's average payment.
     risk_anomaly_multiple: int = Field(default=5, ge=1, le=1000000000)
+    #: Completed payments the average needs before ``amount_anomaly`` applies.
     risk_anomaly_min_history: int = Field(default=10, ge=1, le=1000000000)
+    #: ``failure_ratio``: refused attempts above this share of all attempts.
     risk_failure_ratio_percent: int = Field(default=30, ge=1, le=100)
+    #: Attempts needed before ``failure_ratio`` applies.
     risk_failure_min_attempts: int = Field(default=5, ge=1, le=1000000000)
+    #: ``young_wallet``: a wallet younger than this.
     risk_young_wallet_hours: int = Field(default=24, ge=1, le=1000000000)
+    #: Points of the ``velocity_hour`` factor.
     risk_points_velocity_hour: int = Field(default=30, ge=0, le=100)
+    #: Points of the ``velocity_day`` factor.
     risk_points_velocity_day: int = Field(default=20, ge=0, le=100)
+    #: Points of the ``large_amount`` factor.
     risk_points_large_amount: int = Field(default=15, ge=0, le=100)
+    #: Points of the ``very_large_amount`` factor.
     risk_points_very_large_amount: int = Field(default=30, ge=0, le=100)
+    #: Points of the ``amount_anomaly`` factor.
     risk_points_amount_anomaly: int = Field(default=15, ge=0, le=100)
+    #: Points of the ``new_recipient`` factor.
     risk_points_new_recipient: int = Field(default=10, ge=0, le=100)
+    #: Points of the ``failure_ratio`` factor.
     risk_points_failure_ratio: int = Field(default=25, ge=0, le=100)
+    #: Points of the ``unauthorized_recipient`` factor.
     risk_points_unauthorized_recipient: int = Field(default=10, ge=0, le=100)
+    #: Points of the ``young_wallet`` factor.
     risk_points_young_wallet: int = Field(default=10, ge=0, le=100)
+    #: Points of the ``flagged`` factor (alone enough for critical).
     risk_points_flagged: int = Field(default=75, ge=0, le=100)
 
     @property
@@ -186,7 +214,9 @@ class Settings(BaseSettings):
             **{field.name: getattr(self, f"risk_{field.name}") for field in fields(RiskRules)}
         )
 
+    #: Connections each API process may open beyond the pool under load.
     db_max_overflow: int = Field(default=10, ge=0)
+    #: ``debug``, ``info``, ``warning`` or ``error``.
     log_level: str = "info"
     #: One log line per request (uvicorn's access log): off by default, it costs every
     #: request a formatted line; the request id is in every response either way.

@@ -2,14 +2,18 @@
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
 from purser import (
     AsyncPurserClient,
     AuthenticationError,
+    IdempotencyConflictError,
     InsufficientFundsError,
     LimitExceededError,
     NotFoundError,
@@ -97,6 +101,16 @@ async def test_typed_errors(client: AsyncPurserClient, base_url: str) -> None:
             await bad.get_agent(limited.agent.agent_id)
     assert unauthenticated.value.status == 401
     assert unauthenticated.value.code == "invalid_api_key"
+
+    key = new_id("idem")
+    await client.pay(
+        poor.agent.agent_id, Decimal("1"), merchant_id=merchant.merchant_id, idempotency_key=key
+    )
+    with pytest.raises(IdempotencyConflictError) as reused:
+        await client.pay(
+            poor.agent.agent_id, Decimal("2"), merchant_id=merchant.merchant_id, idempotency_key=key
+        )
+    assert reused.value.code == "idempotency_key_reused"
 
     with pytest.raises(TypeError):
         await client.pay(limited.agent.agent_id, 1.5, merchant_id=merchant.merchant_id)  # type: ignore[arg-type]
@@ -312,3 +326,9 @@ def test_webhook_verify() -> None:
         webhooks.verify(body, headers, other)
     with pytest.raises(WebhookVerificationError):
         webhooks.verify(body, {k: v for k, v in headers.items() if k != "webhook-id"}, secret)
+
+
+def test_sync_client_is_generated_from_the_async_one() -> None:
+    script = Path(__file__).resolve().parents[2] / "sdk" / "python" / "scripts" / "unasync.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], check=False)
+    assert result.returncode == 0, "run sdk/python/scripts/unasync.py"
