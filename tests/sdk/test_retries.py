@@ -1,0 +1,228 @@
+"""Retry policy of the SDK, against scripted responses (no server needed)."""
+
+import json
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import httpx
+import purser._core
+import pytest
+from purser import (
+    APIConnectionError,
+    AsyncPurserClient,
+    IdempotencyConflictError,
+    InternalServerError,
+    PurserClient,
+    RateLimitError,
+    ValidationError,
+)
+
+PAYMENT = {
+    "success": True,
+    "transaction": {
+        "tx_id": "tx_1",
+        "from_wallet": "wallet_a",
+        "to_wallet": "wallet_b",
+        "amount": "1.50",
+        "fee": "0.01",
+        "total_cost": "1.51",
+        "currency": "USDC",
+        "purpose": None,
+        "status": "completed",
+        "error_message": None,
+        "created_at": "2026-11-30T09:00:00Z",
+        "completed_at": None,
+        "agent_id": "agent_a",
+        "merchant_id": "merchant_b",
+        "recipient_agent_id": None,
+        "product_id": None,
+        "something_new": {"kept": True},
+    },
+    "error": None,
+}
+
+
+def problem(
+    status: int, code: str, headers: dict[str, str] | None = None, **extra: object
+) -> httpx.Response:
+    body = {"type": "about:blank", "title": code, "status": status, "detail": code, "code": code}
+    return httpx.Response(status, json={**body, **extra}, headers=headers)
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(purser._core, "_backoff", lambda state: 0.0)
+
+
+class Script:
+    """Answers requests with the scripted responses in turn, recording each request."""
+
+    def __init__(self, *answers: httpx.Response | Callable[[httpx.Request], httpx.Response]):
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return answer(request) if callable(answer) else answer
+
+    @property
+    def keys(self) -> list[str | None]:
+        return [r.headers.get("Idempotency-Key") for r in self.requests]
+
+
+def fail(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("refused", request=request)
+
+
+def client_for(script: Script, max_retries: int = 3) -> AsyncPurserClient:
+    return AsyncPurserClient(
+        api_key="sk_test_x",
+        base_url="http://purser.test",
+        transport=httpx.MockTransport(script),
+        max_retries=max_retries,
+    )
+
+
+async def test_body_and_headers() -> None:
+    script = Script(httpx.Response(200, json=PAYMENT))
+    async with client_for(script) as client:
+        result = await client.pay("agent_a", Decimal("1.50"), merchant_id="merchant_b")
+    assert result.transaction is not None
+    assert result.transaction.amount == Decimal("1.50")
+    assert result.transaction.model_extra == {"something_new": {"kept": True}}
+    (request,) = script.requests
+    assert request.url == "http://purser.test/api/v1/payments"
+    assert request.headers["Authorization"] == "Bearer sk_test_x"
+    assert json.loads(request.content) == {
+        "agent_id": "agent_a",
+        "amount": "1.50",
+        "merchant_id": "merchant_b",
+    }
+    assert request.headers["Idempotency-Key"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        fail,
+        problem(500, "internal_error"),
+        problem(503, "unavailable"),
+        problem(409, "idempotency_key_in_use"),
+        problem(429, "rate_limited", headers={"Retry-After": "0"}),
+    ],
+)
+async def test_retried_with_the_same_key(
+    failure: httpx.Response | Callable[[httpx.Request], httpx.Response],
+) -> None:
+    script = Script(failure, failure, httpx.Response(200, json=PAYMENT))
+    async with client_for(script) as client:
+        result = await client.pay("agent_a", Decimal("1.5"), merchant_id="merchant_b")
+    assert result.success
+    assert len(script.requests) == 3
+    assert len(set(script.keys)) == 1
+    assert script.keys[0] is not None
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [
+        (fail, APIConnectionError),
+        (problem(502, "bad_gateway"), InternalServerError),
+        (problem(409, "idempotency_key_in_use"), IdempotencyConflictError),
+        (problem(429, "rate_limited", headers={"Retry-After": "0"}), RateLimitError),
+    ],
+)
+async def test_attempts_are_bounded(
+    failure: httpx.Response | Callable[[httpx.Request], httpx.Response],
+    error: type[Exception],
+) -> None:
+    script = Script(failure)
+    async with client_for(script, max_retries=2) as client:
+        with pytest.raises(error):
+            await client.pay("agent_a", Decimal("1"), merchant_id="merchant_b")
+    assert len(script.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [
+        (problem(409, "idempotency_key_reused"), IdempotencyConflictError),
+        (problem(422, "validation_error", param="amount"), ValidationError),
+    ],
+)
+async def test_not_retried(failure: httpx.Response, error: type[Exception]) -> None:
+    script = Script(failure)
+    async with client_for(script) as client:
+        with pytest.raises(error):
+            await client.pay("agent_a", Decimal("1"), merchant_id="merchant_b")
+    assert len(script.requests) == 1
+
+
+async def test_retry_after_is_honoured() -> None:
+    script = Script(
+        problem(429, "rate_limited", headers={"Retry-After": "1"}),
+        httpx.Response(200, json=PAYMENT),
+    )
+    started = time.monotonic()
+    async with client_for(script) as client:
+        await client.pay("agent_a", Decimal("1"), merchant_id="merchant_b")
+    assert time.monotonic() - started >= 0.95
+
+
+async def test_rate_limit_error_carries_retry_after() -> None:
+    script = Script(problem(429, "rate_limited", headers={"Retry-After": "0"}))
+    async with client_for(script, max_retries=0) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.get_agent("agent_a")
+    assert caught.value.retry_after == 0
+    assert caught.value.status == 429
+
+
+async def test_reads_send_no_idempotency_key_and_each_call_its_own() -> None:
+    agent = {"agent_id": "agent_a", "name": "a", "owner_id": "o", "is_active": True}
+    ok = httpx.Response(200, json=PAYMENT)
+    script = Script(ok, ok, ok, httpx.Response(200, json=agent))
+    async with client_for(script) as client:
+        await client.pay("agent_a", Decimal("1"), merchant_id="m")
+        await client.pay("agent_a", Decimal("1"), merchant_id="m")
+        await client.pay("agent_a", Decimal("1"), merchant_id="m", idempotency_key="mine")
+        agent = await client.get_agent("agent_a")
+    assert agent.name == "a"
+    assert script.keys[0] != script.keys[1]
+    assert script.keys[2] == "mine"
+    assert script.requests[3].method == "GET"
+    assert script.keys[3] is None
+
+
+def test_sync_retries_with_the_same_key() -> None:
+    script = Script(fail, problem(503, "unavailable"), httpx.Response(200, json=PAYMENT))
+    with PurserClient(
+        api_key="sk_test_x", base_url="http://purser.test", transport=httpx.MockTransport(script)
+    ) as client:
+        assert client.pay("agent_a", Decimal("1"), merchant_id="m").success
+    assert len(script.requests) == 3
+    assert len(set(script.keys)) == 1
+
+
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PURSER_API_KEY", "sk_test_env")
+    monkeypatch.setenv("PURSER_BASE_URL", "http://env.test:9000/")
+    client = PurserClient()
+    assert client.base_url == "http://env.test:9000"
+    client.close()
+    monkeypatch.delenv("PURSER_BASE_URL")
+    client = PurserClient()
+    assert client.base_url == "http://127.0.0.1:8000"
+    client.close()
+
+
+def test_amounts_are_never_floats() -> None:
+    assert purser._core.money(Decimal("1E+2")) == "100"
+    assert purser._core.money(Decimal("0.000001")) == "0.000001"
+    assert purser._core.money("15.99") == "15.99"
+    with pytest.raises(TypeError):
+        purser._core.money(1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="finite"):
+        purser._core.money(Decimal("NaN"))
