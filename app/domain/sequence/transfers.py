@@ -257,37 +257,42 @@ async def _note_unknown(
     sessionmaker: async_sessionmaker[AsyncSession], row: Row[Any], message: str, now: datetime
 ) -> Row[Any]:
     """No definite answer: the reservation stays, the poller resends the same key soon."""
-    async with sessionmaker() as session:
-        updated = await repository.update_transfer(
-            session,
-            row.id,
-            {
-                "attempts": row.attempts + 1,
-                "error_message": f"outcome unknown ({message}); checking again",
-                "next_check_at": now + timedelta(seconds=_BACKOFF[0]),
-            },
-            from_statuses=["reserved"],
-        )
-        await session.commit()
-    return updated or row
+    return await _update(
+        sessionmaker,
+        row,
+        {
+            "attempts": row.attempts + 1,
+            "error_message": f"outcome unknown ({message}); checking again",
+            "next_check_at": now + timedelta(seconds=_BACKOFF[0]),
+        },
+    )
 
 
 async def _accepted(
     sessionmaker: async_sessionmaker[AsyncSession], row: Row[Any], transfer: Transfer, now: datetime
 ) -> Row[Any]:
+    """Sequence accepted the transfer: its id is recorded before anything else happens."""
+    return await _update(
+        sessionmaker,
+        row,
+        {
+            "status": "submitted",
+            "sequence_transfer_id": transfer.id,
+            "sequence_status": transfer.status,
+            "error_message": None,
+            "attempts": row.attempts + 1,
+            "next_check_at": now + timedelta(seconds=_BACKOFF[0]),
+        },
+    )
+
+
+async def _update(
+    sessionmaker: async_sessionmaker[AsyncSession], row: Row[Any], values: dict[str, Any]
+) -> Row[Any]:
+    """Change a ``reserved`` transfer in a transaction of its own; the newest row."""
     async with sessionmaker() as session:
         updated = await repository.update_transfer(
-            session,
-            row.id,
-            {
-                "status": "submitted",
-                "sequence_transfer_id": transfer.id,
-                "sequence_status": transfer.status,
-                "error_message": None,
-                "attempts": row.attempts + 1,
-                "next_check_at": now + timedelta(seconds=_BACKOFF[0]),
-            },
-            from_statuses=["reserved"],
+            session, row.id, values, from_statuses=["reserved"]
         )
         await session.commit()
     return updated or row
