@@ -96,7 +96,12 @@ async def test_typed_errors(client: AsyncPurserClient, base_url: str) -> None:
     assert invalid.value.status == 422
     assert invalid.value.param == "amount"
 
-    async with AsyncPurserClient(api_key="sk_test_bad", base_url=base_url) as bad:
+    # From an address of its own: failed authentications are throttled per client address,
+    # and other suites sharing the session app may have spent 127.0.0.1's budget.
+    own_address = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with AsyncPurserClient(
+        api_key="sk_test_bad", base_url=base_url, transport=own_address, max_retries=0
+    ) as bad:
         with pytest.raises(AuthenticationError) as unauthenticated:
             await bad.get_agent(limited.agent.agent_id)
     assert unauthenticated.value.status == 401
