@@ -11,12 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 from purser import (
+    AgentFlaggedError,
     AsyncPurserClient,
     AuthenticationError,
     IdempotencyConflictError,
     InsufficientFundsError,
     LimitExceededError,
     NotFoundError,
+    PermissionDeniedError,
     PurserClient,
     ValidationError,
     WebhookVerificationError,
@@ -255,6 +257,10 @@ async def test_holds_refunds_requests_and_risk(client: AsyncPurserClient) -> Non
     flagged = await client.flag_agent(payer_id, "suspicious")
     assert flagged.is_flagged
     assert (await client.get_risk_profile(payer_id)).is_flagged
+    with pytest.raises(AgentFlaggedError) as refused:
+        await client.pay(payer_id, Decimal("1"), merchant_id=merchant.merchant_id)
+    assert refused.value.status == 403
+    assert isinstance(refused.value, PermissionDeniedError)
     assert not (await client.unflag_agent(payer_id)).is_flagged
     services = await client.authorize_service(payer_id, merchant.merchant_id)
     assert merchant.merchant_id in services.services
