@@ -7,10 +7,15 @@ class InvalidApiKey(Unauthorized):
     code = "invalid_api_key"
     default_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
-    def __init__(self) -> None:
-        # One message for every reason (missing, malformed, unknown, revoked, expired):
-        # a caller learns nothing about which keys exist.
-        super().__init__("Invalid API key")
+    def __init__(self, *, missing: bool = False) -> None:
+        # One message for every reason a presented key fails (malformed, unknown, revoked,
+        # expired): a caller learns nothing about which keys exist. A request that sent no
+        # key at all is told so, and how to send one.
+        super().__init__(
+            "Missing API key: send `Authorization: Bearer sk_test_…` (or `X-API-Key`)"
+            if missing
+            else "Invalid API key"
+        )
 
 
 class InsufficientScope(Forbidden):

@@ -437,7 +437,9 @@ async def authenticate_claiming(
     for the key's owner made by the statement that reads the key (none when the row comes
     from the cache, or the key is refused); ``Authenticated.claim`` carries the outcome for
     ``idempotency`` ``begin``, which makes the claim itself when there is none."""
-    match = _KEY_PATTERN.fullmatch(presented or "")
+    if not presented:
+        raise InvalidApiKey(missing=True)
+    match = _KEY_PATTERN.fullmatch(presented)
     if match is None:
         raise InvalidApiKey()
     key_mode, key_part, secret = match.groups()

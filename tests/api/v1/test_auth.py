@@ -8,11 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.api.helpers import MakeKey, bearer
 
 
-def assert_invalid_key(response: httpx.Response) -> None:
+def assert_invalid_key(response: httpx.Response, *, missing: bool = False) -> None:
     assert response.status_code == 401, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
-    assert body["detail"] == "Invalid API key"
+    if missing:
+        # No key sent at all: the answer says so, and how to send one.
+        assert body["detail"].startswith("Missing API key: send `Authorization: Bearer")
+    else:
+        assert body["detail"] == "Invalid API key"
     assert body["code"] == "invalid_api_key"
     assert body["request_id"] == response.headers["Request-Id"]
     assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -45,7 +49,9 @@ async def test_missing_or_malformed_key_is_401(
     client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
     encoded = {name: value.encode("utf-8") for name, value in headers.items()}
-    assert_invalid_key(await client.get("/api/v1/agents", headers=encoded))
+    # No key at all, or not in a form that carries one (Basic): told how to send one.
+    missing = headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic dXNlcjpwYXNz"})
+    assert_invalid_key(await client.get("/api/v1/agents", headers=encoded), missing=missing)
 
 
 async def test_wrong_secret_for_a_real_key_id_is_401(
