@@ -53,6 +53,8 @@ cli = typer.Typer(
 )
 keys_cli = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
+owners_cli = typer.Typer(help="Owners (whoever has API keys).", no_args_is_help=True)
+cli.add_typer(owners_cli, name="owners")
 audit_cli = typer.Typer(help="The audit trail.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
 
@@ -450,10 +452,11 @@ def keys_create(
 
 @keys_cli.command("list")
 def keys_list(
-    owner: Annotated[str, typer.Option(help="Whose keys.")],
+    owner: Annotated[str | None, typer.Option(help="Whose keys (default: every owner's).")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """List an owner's keys (never their secrets)."""
+    """List keys (never their secrets): an owner's, or every owner's — a lost first key's
+    owner is found here."""
     keys = _in_transaction(_ready_database_url(), lambda s: apikey_service.list_keys(s, owner))
     if as_json:
         typer.echo(json.dumps([json.loads(key.model_dump_json()) for key in keys]))
@@ -461,8 +464,22 @@ def keys_list(
     for key in keys:
         state = "revoked" if key.revoked_at else "active"
         typer.echo(
-            f"{key.key_id}  {state}  {key.name}  agent={key.agent_id or '-'}  tier={key.tier}"
+            f"{key.key_id}  owner={key.owner_id}  {key.mode}  {state}  {key.name}  "
+            f"agent={key.agent_id or '-'}  tier={key.tier}"
         )
+
+
+@owners_cli.command("list")
+def owners_list() -> None:
+    """Every owner that has a key, with how many keys it has (active of all)."""
+    keys = _in_transaction(_ready_database_url(), lambda s: apikey_service.list_keys(s, None))
+    counts: dict[str, list[int]] = {}
+    for key in keys:
+        active_total = counts.setdefault(key.owner_id, [0, 0])
+        active_total[0] += key.revoked_at is None
+        active_total[1] += 1
+    for owner_id, (active, total) in counts.items():
+        typer.echo(f"{owner_id}  keys={active} active of {total}")
 
 
 @keys_cli.command("revoke")

@@ -129,6 +129,12 @@ def test_keys_create_list_revoke(database_url: str) -> None:
     unknown_agent = purser("keys", "create", "--owner", "cli_owner", "--agent", "agent_nope")
     assert unknown_agent.returncode == 2
     assert "not found" in unknown_agent.stderr
+    # A lost first key's owner is found without knowing it.
+    everyone = purser("keys", "list")
+    assert everyone.returncode == 0, everyone.stderr
+    assert f"{key['key_id']}  owner=cli_owner" in everyone.stdout
+    owners = purser("owners", "list")
+    assert "cli_owner  keys=1 active of 2" in owners.stdout
 
 
 def test_first_sandbox_start_prints_one_key_and_seeds_a_catalog(

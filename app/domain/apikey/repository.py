@@ -61,9 +61,12 @@ async def get_key_claiming(
 
 
 async def list_keys(
-    session: AsyncSession, owner_id: str, mode: str | None = None
+    session: AsyncSession, owner_id: str | None, mode: str | None = None
 ) -> Sequence[Row[Any]]:
-    statement = select(_keys).where(_keys.c.owner_id == owner_id).order_by(_keys.c.created_at)
+    """The owner's keys (every owner's with ``owner_id`` None: the operator's CLI)."""
+    statement = select(_keys).order_by(_keys.c.owner_id, _keys.c.created_at)
+    if owner_id is not None:
+        statement = statement.where(_keys.c.owner_id == owner_id)
     if mode is not None:
         statement = statement.where(_keys.c.mode == mode)
     return (await session.execute(statement)).all()

@@ -478,10 +478,11 @@ def require_scope(principal: Principal, scope: Scope) -> None:
 
 
 async def list_keys(
-    session: AsyncSession, owner_id: str, *, mode: str | None = None
+    session: AsyncSession, owner_id: str | None, *, mode: str | None = None
 ) -> list[ApiKeyRead]:
     """The owner's keys; of ``mode`` only if given (a key lists its own mode's keys: the
-    other mode's are none of its business). ``mode=None`` is the operator's CLI."""
+    other mode's are none of its business). ``mode=None`` and ``owner_id=None`` (every
+    owner's keys) are the operator's CLI."""
     return [_read(row) for row in await repository.list_keys(session, owner_id, mode)]
 
 
