@@ -13,6 +13,7 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "payment.refunded": "Payment refunded (in part or in full)",
     "wallet.created": "New wallet created",
     "wallet.funded": "Funds added to wallet",
+    "wallet.funding_failed": "A funding from a rail failed: nothing credited",
     "limit.exceeded": "Spending limit hit",
     "limit.warning": "Approaching limit (80%)",
     "risk.alert": "High risk detected",
