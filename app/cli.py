@@ -420,8 +420,13 @@ def keys_create(
     tier: Annotated[Tier, typer.Option(help="Rate-limit tier.")] = Tier.standard,
     expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expire after N days.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="In sandbox, give a new owner the demo merchants and catalog.")
+    ] = True,
 ) -> None:
-    """Create an API key and print it (the only time it is shown)."""
+    """Create an API key and print it (the only time it is shown). A new sandbox owner
+    gets the demo merchants and catalog, as the first start's owner does (``--no-demo``:
+    none)."""
     settings = get_settings()
     expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
 
@@ -431,7 +436,8 @@ def keys_create(
                 "cli", owner, settings.mode.value, OWNER_DEFAULT_SCOPES, None, tier
             )
             await agent_service.get(session, owner_view, agent)
-        return await apikey_service.create_key(
+        new_owner = not await apikey_service.list_keys(session, owner)
+        created = await apikey_service.create_key(
             session,
             owner_id=owner,
             mode=Mode(settings.mode),
@@ -441,6 +447,9 @@ def keys_create(
             tier=tier,
             expires_at=expires_at,
         )
+        if demo and new_owner and settings.mode is Mode.sandbox:
+            await sandbox_service.seed_demo(session, owner)
+        return created
 
     created = _in_transaction(_ready_database_url(), work)
     if as_json:

@@ -171,3 +171,35 @@ def test_a_busy_port_is_named_in_one_line(database_url: str) -> None:
     assert process.returncode == 2, output
     assert f"cannot listen on 127.0.0.1:{port}" in output
     assert "PURSER_PORT" in output
+
+
+def test_a_new_sandbox_owner_gets_the_demo_catalog_unless_told_not_to(database_url: str) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    env = {**os.environ, "DATABASE_URL": to_libpq_url(database_url)}
+    for owner, flags in (("demo_owner", []), ("bare_owner", ["--no-demo"])):
+        created = subprocess.run(
+            [PURSER, "keys", "create", "--owner", owner, *flags],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert created.returncode == 0, created.stderr
+
+    async def merchants(owner: str) -> int:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                count = await connection.scalar(
+                    text("SELECT count(*) FROM merchants WHERE owner_id = :o"), {"o": owner}
+                )
+        finally:
+            await engine.dispose()
+        return int(count or 0)
+
+    assert asyncio.run(merchants("demo_owner")) == 2
+    assert asyncio.run(merchants("bare_owner")) == 0

@@ -40,6 +40,12 @@ async def bootstrap(session: AsyncSession, mode: Mode) -> ApiKeyCreated | None:
     key = await apikey_service.create_key(
         session, owner_id=owner_id, mode=mode, name="sandbox bootstrap key"
     )
+    await seed_demo(session, owner_id)
+    return key
+
+
+async def seed_demo(session: AsyncSession, owner_id: str) -> None:
+    """The demo merchants and catalog of a sandbox owner (``DEMO_CATALOG``)."""
     for (name, description, category), products in DEMO_CATALOG.items():
         merchant = await merchant_service.create(
             session,
@@ -59,4 +65,3 @@ async def bootstrap(session: AsyncSession, mode: Mode) -> ApiKeyCreated | None:
                     in_stock=in_stock,
                 ),
             )
-    return key
