@@ -16,6 +16,7 @@ from app.config import Settings
 from app.domain.apikey import service as apikey_service
 from app.domain.apikey.errors import InvalidApiKey
 from app.domain.apikey.schemas import KeyKind, Principal, Scope
+from app.domain.idempotency.errors import ConflictingIdempotencyKeys, InvalidIdempotencyKey
 from app.domain.idempotency.service import KeyClaim
 from app.errors import AppError, Forbidden
 from app.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, Page
@@ -82,14 +83,33 @@ class ClaimsIdempotencyKey:
     statement that reads the API key makes the claim too (``request.state.key_claim``)."""
 
 
-def presented_idempotency_key(request: Request) -> str | None:
-    """The request's ``Idempotency-Key`` (or ``X-Idempotency-Key``), if it names one key
-    (empty or two different ones: ``None``, and the route's dependency refuses them)."""
+def idempotency_header(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` (or ``X-Idempotency-Key``), or None. Raises 400
+    ``invalid_idempotency_key`` for an empty one (a key that was meant and lost: never a
+    request without one) and 400 ``conflicting_idempotency_keys`` when the two differ
+    (which one protects the request? Guessing could charge twice)."""
     key = request.headers.get("idempotency-key")
     alias = request.headers.get("x-idempotency-key")
-    if key == "" or alias == "" or (key is not None and alias is not None and key != alias):
-        return None
+    if key == "" or alias == "":
+        raise InvalidIdempotencyKey(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            param="Idempotency-Key",
+        )
+    if key is not None and alias is not None and key != alias:
+        raise ConflictingIdempotencyKeys(
+            "Idempotency-Key and X-Idempotency-Key differ; send one of them",
+            param="Idempotency-Key",
+        )
     return key or alias
+
+
+def presented_idempotency_key(request: Request) -> str | None:
+    """``idempotency_header``, or None where it would refuse (the route's dependency
+    refuses those requests after authentication)."""
+    try:
+        return idempotency_header(request)
+    except (InvalidIdempotencyKey, ConflictingIdempotencyKeys):
+        return None
 
 
 def claims_idempotency_key(dependant: Dependant) -> bool:

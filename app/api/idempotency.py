@@ -16,11 +16,16 @@ from pydantic import BaseModel
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import ClaimsIdempotencyKey, PrincipalDep, SessionDep, access_of
+from app.api.deps import (
+    ClaimsIdempotencyKey,
+    PrincipalDep,
+    SessionDep,
+    access_of,
+    idempotency_header,
+)
 from app.config import Settings
 from app.domain.apikey.schemas import Principal
 from app.domain.idempotency import service as idempotency_service
-from app.domain.idempotency.errors import ConflictingIdempotencyKeys, InvalidIdempotencyKey
 from app.domain.idempotency.service import Authority, KeyClaim, StoredResponse
 from app.kit.time import utc_now
 
@@ -115,26 +120,13 @@ class Idempotency:
 
 
 def idempotency_key_of(request: Request) -> str | None:
-    """The request's ``Idempotency-Key`` (or ``X-Idempotency-Key``) for routes that keep
-    their own record of it (the Sequence rail's transfers), checked as every route checks
-    it: 400 ``invalid_idempotency_key`` (empty, or not 1 to 255 printable ASCII),
-    400 ``conflicting_idempotency_keys`` (the two headers differ)."""
-    key = request.headers.get("idempotency-key")
-    alias = request.headers.get("x-idempotency-key")
-    if key == "" or alias == "":
-        raise InvalidIdempotencyKey(
-            "Idempotency-Key must be 1 to 255 printable ASCII characters",
-            param="Idempotency-Key",
-        )
-    if key is not None and alias is not None and key != alias:
-        raise ConflictingIdempotencyKeys(
-            "Idempotency-Key and X-Idempotency-Key differ; send one of them",
-            param="Idempotency-Key",
-        )
-    chosen = key or alias
-    if chosen is not None:
-        idempotency_service.check_key(chosen)
-    return chosen
+    """The request's ``Idempotency-Key`` for routes that keep their own record of it (the
+    Sequence rail's transfers), checked as every route checks it (``idempotency_header``,
+    then 1 to 255 printable ASCII: 400 ``invalid_idempotency_key``)."""
+    key = idempotency_header(request)
+    if key is not None:
+        idempotency_service.check_key(key)
+    return key
 
 
 class _GetIdempotency(ClaimsIdempotencyKey):
@@ -157,23 +149,9 @@ class _GetIdempotency(ClaimsIdempotencyKey):
             str | None, Header(alias="X-Idempotency-Key", description="Same as Idempotency-Key.")
         ] = None,
     ) -> Idempotency:
-        if idempotency_key == "" or x_idempotency_key == "":
-            # An empty header is a key that was meant and lost: never a request without one.
-            raise InvalidIdempotencyKey(
-                "Idempotency-Key must be 1 to 255 printable ASCII characters",
-                param="Idempotency-Key",
-            )
-        if (
-            idempotency_key is not None
-            and x_idempotency_key is not None
-            and idempotency_key != x_idempotency_key
-        ):
-            # Which one protects the request? Guessing could charge twice: refuse.
-            raise ConflictingIdempotencyKeys(
-                "Idempotency-Key and X-Idempotency-Key differ; send one of them",
-                param="Idempotency-Key",
-            )
-        return Idempotency(request, session, principal, idempotency_key or x_idempotency_key)
+        # The headers are parameters for the OpenAPI document; one reading checks them.
+        del idempotency_key, x_idempotency_key
+        return Idempotency(request, session, principal, idempotency_header(request))
 
 
 get_idempotency = _GetIdempotency()

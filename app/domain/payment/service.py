@@ -383,21 +383,19 @@ async def inflow_refusal(
     state and flag, then risk on the amount and the agent's history (recipient factors do
     not apply: the wallet is the agent's own); limits count outflows only. Raises
     ``AgentNotFound`` (404)."""
-    wallet = await wallet_repository.get_wallet(
-        session, owner_id=context.principal.owner_id, agent_id=agent_id
-    )
-    if wallet is None or not context.principal.sees_agent(agent_id):
-        raise AgentNotFound(f"Agent {agent_id} not found", param="agent_id")
-    payee, payer = await lock_payer_and_payee(
+    principal = context.principal
+    # The agent's wallet locked as a payer's, read as its own payee: one round trip.
+    payer, _ = await wallet_repository.lock_agent_wallet_with_payee(
         session,
-        context.principal,
-        agent_id,
-        None,
-        wallet.id,
-        limits_service.windows_of(context.now, context.tz),
-        context.now,
+        owner_id=principal.owner_id,
+        agent_id=agent_id if principal.sees_agent(agent_id) else None,
+        payee_owner_id=principal.owner_id,
+        windows=limits_service.windows_of(context.now, context.tz),
+        now=context.now,
+        payee_agent_id=agent_id,
     )
-    del payee
+    if payer is None:
+        raise AgentNotFound(f"Agent {agent_id} not found", param="agent_id")
     if not payer.agent_is_active:
         return AgentInactive(f"Agent {agent_id} is inactive")
     if not payer.is_active:

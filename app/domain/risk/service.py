@@ -8,6 +8,7 @@ unless the lock statement's snapshot was stale (another payment of the agent com
 while this one waited for the lock), when the windows are read again under the lock.
 """
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,16 +115,7 @@ async def _assess_agent(
     assert agent.wallet_id is not None
     row = await repository.history(session, agent.wallet_id, now)
     assert row is not None
-    history = History(
-        payments=int(row.risk_payments),
-        volume=int(row.risk_volume),
-        failures=int(row.risk_failures),
-        last_hour=int(row.last_hour),
-        last_day=int(row.last_day),
-        wallet_created_at=row.created_at,
-        is_flagged=row.is_flagged,
-        flag_reason=row.flag_reason,
-    )
+    history = replace(_history(row, row), is_flagged=row.is_flagged, flag_reason=row.flag_reason)
     return assess(history, None, now, rules), row
 
 
