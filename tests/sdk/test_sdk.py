@@ -343,3 +343,34 @@ def test_sync_client_is_generated_from_the_async_one() -> None:
     script = Path(__file__).resolve().parents[2] / "sdk" / "python" / "scripts" / "unasync.py"
     result = subprocess.run([sys.executable, str(script), "--check"], check=False)
     assert result.returncode == 0, "run sdk/python/scripts/unasync.py"
+
+
+def test_webhook_verify_refuses_headers_it_cannot_read_and_says_when_the_body_is_not_json() -> None:
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    now = datetime.now(UTC)
+    for body in (b"{}", b"not json"):
+        signed = {
+            "webhook-id": "msg_2",
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign("msg_2", now, body.decode()),
+        }
+        if body == b"{}":
+            # Headers as (name, value) pairs, as some frameworks give them.
+            assert webhooks.verify(body, list(signed.items()), secret) == {}
+        else:
+            with pytest.raises(WebhookVerificationError, match="not JSON"):
+                webhooks.verify(body, signed, secret)
+    with pytest.raises(WebhookVerificationError, match="headers"):
+        webhooks.verify(b"{}", None, secret)  # type: ignore[arg-type]
+
+
+async def test_amount_text_is_checked_by_the_server_not_rewritten(
+    client: AsyncPurserClient,
+) -> None:
+    merchant = await client.create_merchant("Text Amounts")
+    agent = await client.register_agent("texter", initial_balance=Decimal("10"))
+    for text in (" 5 ", "abc"):
+        with pytest.raises(ValidationError) as refused:
+            await client.pay(agent.agent.agent_id, text, merchant_id=merchant.merchant_id)
+        assert refused.value.param == "amount"
+    assert (await client.get_wallet(agent.agent.agent_id)).balance == Decimal("10")

@@ -44,11 +44,13 @@ UNSET = Unset()
 
 
 def money(value: Money) -> str:
-    """A decimal string for the wire: never a float, never an exponent."""
+    """A decimal string for the wire: never a float, never an exponent. Text is sent as
+    given: the server holds the one grammar of amounts and answers a ``ValidationError``
+    naming the field (no silent trimming or rewriting here)."""
     if isinstance(value, bool | float):
-        raise TypeError("amounts must be Decimal, int or str, never float")
+        raise TypeError("amounts must be Decimal, int or str, never a float or a bool")
     if isinstance(value, str):
-        value = Decimal(value)
+        return value
     if isinstance(value, int):
         return str(value)
     if not isinstance(value, Decimal) or not value.is_finite():

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import binascii
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import standardwebhooks
@@ -15,7 +16,11 @@ from purser.errors import WebhookVerificationError
 __all__ = ["WebhookVerificationError", "verify"]
 
 
-def verify(payload: bytes | str, headers: Mapping[str, str], secret: str) -> dict[str, Any]:
+def verify(
+    payload: bytes | str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    secret: str,
+) -> dict[str, Any]:
     """The delivery's JSON (``{id, type, data, created_at, api_version}``) if its signature
     matches ``secret`` (any of the space-separated signatures, so rotations verify) and its
     timestamp is within five minutes; ``WebhookVerificationError`` otherwise.
@@ -23,8 +28,18 @@ def verify(payload: bytes | str, headers: Mapping[str, str], secret: str) -> dic
     Pass the raw body exactly as received, before any JSON parsing.
     """
     try:
+        received = dict(headers.items()) if hasattr(headers, "items") else dict(headers)
+    except (TypeError, ValueError) as error:
+        raise WebhookVerificationError(
+            "headers must map header names to values (the delivery's headers as received)"
+        ) from error
+    try:
         webhook = standardwebhooks.Webhook(secret)
-        event = webhook.verify(payload, dict(headers.items()))
+        event = webhook.verify(payload, received)
+    except json.JSONDecodeError as error:
+        raise WebhookVerificationError(
+            f"the signature matches but the payload is not JSON: {error}"
+        ) from error
     except standardwebhooks.webhooks.WebhookVerificationError as error:
         raise WebhookVerificationError(str(error) or "invalid webhook signature") from error
     except (ValueError, binascii.Error, standardwebhooks.webhooks.EmptyWebhookSecretError) as error:
