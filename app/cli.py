@@ -549,5 +549,33 @@ def sequence_sandbox(
     run_sandbox(host, port, settle_seconds=settle_seconds)
 
 
+@cli.command()
+def demo(
+    base_url: Annotated[
+        str, typer.Option(envvar="PURSER_BASE_URL", help="The Purser to run against.")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PURSER_API_KEY",
+            show_default=False,
+            help="A sandbox key (sk_test_…), e.g. the one `purser serve` printed at first start.",
+        ),
+    ] = None,
+    receiver_port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, help="Port of the local webhook receiver on 127.0.0.1 (0: any free)."
+        ),
+    ] = 0,
+) -> None:
+    """Run a scripted scenario against a running sandbox: an agent created and funded, a
+    catalog product bought, an invoice paid, the webhooks received locally and verified.
+    Exit 1 if a step fails."""
+    from app.demo import run_demo
+
+    raise typer.Exit(run_demo(base_url=base_url, api_key=api_key, receiver_port=receiver_port))
+
+
 def main() -> None:
     cli()
