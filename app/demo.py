@@ -55,6 +55,10 @@ class DemoFailure(Exception):
     """A step whose calls succeeded but whose outcome is not what the scenario needs."""
 
 
+class MissingDeliveries(DemoFailure):
+    """The awaited deliveries did not all arrive in time."""
+
+
 class StepFailed(Exception):
     """A step failed; its ✗ line is already printed."""
 
@@ -176,10 +180,6 @@ class WebhookReceiver:
             verified.append(delivery)
             missing.discard(subject_of(delivery.event))
         return verified
-
-
-class MissingDeliveries(DemoFailure):
-    """The awaited deliveries did not all arrive in time."""
 
 
 def _answer(request: http.server.BaseHTTPRequestHandler, status: int) -> None:
