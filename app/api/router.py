@@ -4,8 +4,10 @@ from app.api.v1 import (
     agents,
     audit,
     catalog,
+    freeze,
     health,
     holds,
+    journal,
     keys,
     merchants,
     payment_requests,
@@ -19,6 +21,8 @@ api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(health.router)
 api_router.include_router(keys.router)
 api_router.include_router(agents.router)
+api_router.include_router(journal.router)
+api_router.include_router(freeze.router)
 api_router.include_router(merchants.router)
 api_router.include_router(catalog.router)
 # Before payments: /payments/{tx_id} would otherwise match /payments/request and /holds.

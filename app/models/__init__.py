@@ -15,6 +15,7 @@ from app.models.ledger import (
     Posting,
 )
 from app.models.merchant import Merchant
+from app.models.owner import OwnerControl
 from app.models.payment import (
     AuditRecord,
     FeeSchedule,
@@ -47,6 +48,7 @@ __all__ = [
     "LedgerHold",
     "Merchant",
     "OutboxEvent",
+    "OwnerControl",
     "PaymentRequest",
     "Posting",
     "Product",

@@ -42,7 +42,12 @@ class Wallet(ModeScoped, CreatedAt, Base):
     risk_payments: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     risk_volume: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     risk_failures: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    #: False: the agent is frozen (``POST /agents/{id}/freeze``); its wallet moves no money.
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    #: True while the owner's agents are all frozen (``POST /freeze``): a copy of
+    #: ``owner_controls.frozen_at`` on each wallet, so that the payer's lock reads it from
+    #: the locked row (exact under concurrency) at no extra cost.
+    owner_frozen: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
 
 
 class VirtualCard(CreatedAt, Base):

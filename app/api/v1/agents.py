@@ -1,10 +1,11 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
 from app.api.deps import AccessRoute, PageDep, SessionDep, SettingsDep, scoped
 from app.api.idempotency import IdempotencyDep
+from app.api.outcomes import call_context
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.domain.agent import service as agent_service
 from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, AgentUpdate
@@ -38,6 +39,7 @@ async def create_agent(
     session: SessionDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
+    request: Request,
 ) -> Response:
     """Create an agent with its wallet. `owner_id` is the API key's owner; a different
     `owner_id` in the body is refused (403). In the sandbox, `initial_balance` is funded
@@ -45,7 +47,10 @@ async def create_agent(
     replay = await idempotency.replay()
     if replay is not None:
         return replay
-    created = await agent_service.create(session, principal, payload, mode=settings.mode)
+    context = call_context(request, principal)
+    created = await agent_service.create(
+        session, principal, payload, mode=settings.mode, now=context.now, tz=context.tz
+    )
     return await idempotency.respond(created, status_code=status.HTTP_201_CREATED)
 
 
@@ -71,12 +76,16 @@ async def update_agent(
 
 @router.get("/{agent_id}/wallet", response_model=WalletRead, responses=NOT_FOUND)
 async def get_agent_wallet(
-    agent_id: str, principal: WalletReader, session: SessionDep
+    agent_id: str, principal: WalletReader, session: SessionDep, request: Request
 ) -> WalletRead:
-    """The agent's wallet, with balances read from the ledger."""
+    """The agent's wallet, with balances read from the ledger and `limits`: each
+    configured limit's `limit`, `used`, `remaining` and `resets_at`, from the counters the
+    payment pipeline locks (a payment of exactly `remaining` passes that limit; a cent more
+    is refused)."""
     await agent_service.get(session, principal, agent_id)
     wallet = await wallet_service.get_agent_wallet(session, principal.owner_id, agent_id)
-    return await wallet_service.read_agent_wallet(session, wallet)
+    context = call_context(request, principal)
+    return await wallet_service.read_agent_wallet(session, wallet, now=context.now, tz=context.tz)
 
 
 @router.get("/{agent_id}/transactions", response_model=list[TransactionRead], responses=NOT_FOUND)
@@ -109,8 +118,15 @@ async def list_agent_holds(
 
 @router.patch("/{agent_id}/wallet/limits", response_model=WalletRead, responses=NOT_FOUND)
 async def update_wallet_limits(
-    agent_id: str, payload: WalletLimitsUpdate, principal: Writer, session: SessionDep
+    agent_id: str,
+    payload: WalletLimitsUpdate,
+    principal: Writer,
+    session: SessionDep,
+    request: Request,
 ) -> WalletRead:
     """Set spending limits (decimal strings in the wallet's currency); `null` removes one."""
     await agent_service.get(session, principal, agent_id)
-    return await wallet_service.update_limits(session, principal.owner_id, agent_id, payload)
+    context = call_context(request, principal)
+    return await wallet_service.update_limits(
+        session, principal.owner_id, agent_id, payload, now=context.now, tz=context.tz
+    )

@@ -66,7 +66,19 @@ async def get_hold(
     return await hold_service.get(session, hold_id, call_context(request, principal))
 
 
-@router.post("/{hold_id}/capture", response_model=HoldRead, responses={**NOT_FOUND, **CONFLICT})
+@router.post(
+    "/{hold_id}/capture",
+    response_model=HoldRead,
+    responses={
+        403: {
+            "model": Problem,
+            "description": "`agent_flagged`, or `wallet_frozen` (recorded as a failed capture "
+            "transaction; the hold stays pending)",
+        },
+        **NOT_FOUND,
+        **CONFLICT,
+    },
+)
 async def capture_hold(
     hold_id: str,
     principal: Settler,
@@ -75,14 +87,20 @@ async def capture_hold(
     request: Request,
     payload: HoldCapture | None = None,
 ) -> Response:
-    """Pay the merchant from the hold: all of it, or `amount` (the rest is released)."""
+    """Pay the merchant from the hold: all of it, or `amount` (the rest is released). The
+    capture is a completed transaction: events `hold.captured` and `payment.completed`."""
     replay = await idempotency.replay()
     if replay is not None:
         return replay
-    hold = await hold_service.capture(
+    outcome = await hold_service.capture(
         session, hold_id, payload.amount if payload else None, call_context(request, principal)
     )
-    return await idempotency.respond(hold)
+    return await respond(
+        idempotency,
+        outcome.hold,
+        outcome.refusal,
+        refused_body={"hold": None, "error": outcome.refusal.detail if outcome.refusal else None},
+    )
 
 
 @router.post("/{hold_id}/void", response_model=HoldRead, responses={**NOT_FOUND, **CONFLICT})

@@ -1,6 +1,8 @@
 """Agents: created with their wallet, listed and changed within their owner only."""
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +14,7 @@ from app.domain.agent.schemas import AgentCreate, AgentCreated, AgentRead, Agent
 from app.domain.apikey.schemas import Principal
 from app.domain.audit import service as audit_service
 from app.domain.event import service as event_service
+from app.domain.freeze import repository as freeze_repository
 from app.domain.wallet import service as wallet_service
 from app.kit.ids import new_id
 from app.kit.money import Money, format_amount, scale_of, to_minor
@@ -32,7 +35,13 @@ def _read(row: Row[Any]) -> AgentRead:
 
 
 async def create(
-    session: AsyncSession, principal: Principal, payload: AgentCreate, *, mode: Mode
+    session: AsyncSession,
+    principal: Principal,
+    payload: AgentCreate,
+    *,
+    mode: Mode,
+    now: datetime,
+    tz: ZoneInfo,
 ) -> AgentCreated:
     """Create an agent and its wallet; a non-zero initial balance is a real funding entry."""
     owner_id = principal.owner_id
@@ -58,8 +67,16 @@ async def create(
             "description": payload.description,
         },
     )
+    # The owner's row locked FOR SHARE until commit: an owner-wide freeze running now
+    # waits for this agent, then freezes it too; one committed before starts it frozen.
+    owner_frozen = await freeze_repository.lock_owner_row(session, owner_id, exclusive=False)
     wallet = await wallet_service.open_agent_wallet(
-        session, owner_id=owner_id, agent_id=agent_id, currency=currency, limits=limits
+        session,
+        owner_id=owner_id,
+        agent_id=agent_id,
+        currency=currency,
+        limits=limits,
+        owner_frozen=owner_frozen,
     )
     if initial:
         await wallet_service.fund_from_owner_deposit(
@@ -70,7 +87,7 @@ async def create(
             reference=f"initial_balance:{wallet.id}",
         )
     agent = await get(session, principal, agent_id)
-    wallet_read = await wallet_service.read_agent_wallet(session, wallet)
+    wallet_read = await wallet_service.read_agent_wallet(session, wallet, now=now, tz=tz)
     events = [
         event_service.event(owner_id, "agent.created", {"agent": agent.model_dump(mode="json")}),
         event_service.event(

@@ -32,9 +32,13 @@ async def get_hold_with_payee(
     session: AsyncSession, owner_id: str, hold_id: str
 ) -> Row[Any] | None:
     """``get_hold`` plus the merchant's wallet, in one round trip: ``payee_wallet_id`` and
-    ``payee_account_id`` (its available account); and whether the agent is flagged
-    (``agent_is_flagged``). A merchant's wallet is opened with it and
-    never changes, so reading it before the hold is claimed reads what the capture pays."""
+    ``payee_account_id`` (its available account); whether the agent is flagged
+    (``agent_is_flagged``); and the paying wallet's row locked as a payment locks it, with
+    its freeze flags (``payer_wallet_id``, ``payer_is_active``, ``payer_owner_frozen``:
+    the last committed, and no freeze commits until this capture does). A merchant's
+    wallet is opened with it and never changes, so reading it before the hold is claimed
+    reads what the capture pays."""
+    payer = _wallets.alias("payer")
     statement = (
         select(
             _holds,
@@ -44,8 +48,12 @@ async def get_hold_with_payee(
             .where(_agents.c.id == _holds.c.agent_id)
             .scalar_subquery()
             .label("agent_is_flagged"),
+            payer.c.id.label("payer_wallet_id"),
+            payer.c.is_active.label("payer_is_active"),
+            payer.c.owner_frozen.label("payer_owner_frozen"),
         )
         .select_from(_holds)
+        .join(payer, payer.c.id == _holds.c.wallet_id)
         .outerjoin(
             _wallets,
             (_wallets.c.owner_id == _holds.c.owner_id)
@@ -55,6 +63,7 @@ async def get_hold_with_payee(
         .where(
             _holds.c.owner_id == owner_id, _holds.c.id == hold_id, _holds.c.mode == current_mode()
         )
+        .with_for_update(key_share=True, of=payer)
     )
     row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
@@ -104,6 +113,24 @@ async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> Se
         .with_for_update(skip_locked=True)
     )
     rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    return rows
+
+
+async def pending_of(
+    session: AsyncSession, owner_id: str, agent_ids: Sequence[str] | None
+) -> Sequence[Row[Any]]:
+    """The pending holds of the owner's agents ``agent_ids`` (every agent's with None),
+    oldest first."""
+    statement = select(_holds.c.id).where(
+        _holds.c.owner_id == owner_id,
+        _holds.c.status == "pending",
+        _holds.c.mode == current_mode(),
+    )
+    if agent_ids is not None:
+        statement = statement.where(_holds.c.agent_id.in_(agent_ids))
+    rows: Sequence[Row[Any]] = (
+        await session.execute(statement.order_by(_holds.c.created_at, _holds.c.id))
+    ).all()
     return rows
 
 

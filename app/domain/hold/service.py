@@ -188,10 +188,18 @@ async def _claim(
 
 async def capture(
     session: AsyncSession, hold_id: str, amount: Any, context: CallContext
-) -> HoldRead:
-    """Pay the merchant out of the hold (all, or a smaller amount: the rest is released)."""
+) -> HoldOutcome:
+    """Pay the merchant out of the hold (all, or a smaller amount: the rest is released):
+    a completed ``capture`` transaction, events ``hold.captured`` and ``payment.completed``
+    (the transaction, as a payment's).
+
+    Raises ``HoldNotFound`` (404), ``AgentFlaggedHold`` (403), ``CaptureExceedsHold`` (422)
+    and ``HoldNotPending`` (409), recording nothing. A frozen agent's capture
+    (``app.domain.freeze``) is refused, recorded as a failed ``capture`` transaction with
+    audit ``hold_capture_failed``, and returned in ``HoldOutcome.refusal`` (403
+    ``wallet_frozen``); the hold stays pending."""
     owner_id = context.principal.owner_id
-    # The hold with the merchant's wallet it pays: one round trip.
+    # The hold with the merchant's wallet it pays, the payer's wallet locked: one round trip.
     current = await repository.get_hold_with_payee(session, owner_id, hold_id)
     if current is None or not context.principal.sees_agent(current.agent_id):
         raise HoldNotFound(f"Hold {hold_id} not found")
@@ -206,6 +214,52 @@ async def capture(
             param="amount",
         )
     tx_id = new_id("tx")
+    values = {
+        "id": tx_id,
+        "owner_id": owner_id,
+        "kind": "capture",
+        "agent_id": current.agent_id,
+        "from_wallet_id": current.wallet_id,
+        "to_wallet_id": current.payee_wallet_id,
+        "merchant_id": current.merchant_id,
+        "amount": captured,
+        "currency": current.currency,
+        "purpose": current.purpose,
+        "key_id": context.principal.key_id,
+        "request_id": context.request_id,
+        "hold_id": current.id,
+    }
+    frozen = payment_service.frozen_wallet_refusal(
+        current.payer_wallet_id,
+        current.agent_id,
+        is_active=current.payer_is_active,
+        owner_frozen=current.payer_owner_frozen,
+    )
+    if frozen is not None:
+        if current.status != "pending" or current.expires_at <= context.now:
+            # Not capturable whatever the freeze: the same answer as for anyone else.
+            await _claim(session, hold_id, "captured", context)
+        await payment_repository.insert_transaction(
+            session,
+            {
+                **values,
+                "fee": 0,
+                "status": "failed",
+                "error_code": frozen.code,
+                "error_message": frozen.detail,
+            },
+        )
+        audit = AuditBatch(
+            owner_id,
+            hold_id,
+            current.agent_id,
+            Money(captured, current.currency),
+            context,
+            subject_type="hold",
+        )
+        audit.add("hold_capture_failed", {"tx_id": tx_id, "code": frozen.code})
+        await audit_service.append(session, audit.records)
+        return HoldOutcome(None, frozen)
     row = await _claim(
         session, hold_id, "captured", context, captured_amount=captured, capture_tx_id=tx_id
     )
@@ -226,35 +280,31 @@ async def capture(
         risk_volume=row.amount - captured,
     )
     ledger_hold = await ledger.capture_hold(session, row.ledger_hold_id, legs=legs)
-    await payment_repository.insert_transaction(
+    transaction = await payment_repository.insert_transaction(
         session,
         {
-            "id": tx_id,
-            "owner_id": owner_id,
-            "kind": "capture",
-            "agent_id": row.agent_id,
-            "from_wallet_id": row.wallet_id,
-            "to_wallet_id": current.payee_wallet_id,
-            "merchant_id": row.merchant_id,
-            "amount": captured,
+            **values,
             "fee": fee.minor,
-            "currency": row.currency,
-            "purpose": row.purpose,
             "status": "completed",
             "entry_id": ledger_hold.resolve_entry_id,
-            "key_id": context.principal.key_id,
-            "request_id": context.request_id,
             "completed_at": context.now,
-            "hold_id": row.id,
         },
     )
     audit = AuditBatch(owner_id, hold_id, row.agent_id, money, context, subject_type="hold")
     audit.add("hold_captured", {"tx_id": tx_id, "fee": fee.minor})
     await audit_service.append(session, audit.records)
-    await event_service.emit(
-        session, [event_service.event(owner_id, "hold.captured", {"hold": _data(row)})]
+    completed = payment_service.transaction_event_data(
+        payment_service.read_transaction(transaction)
     )
-    return read_hold(row)
+    await event_service.emit(
+        session,
+        [
+            event_service.event(owner_id, "hold.captured", {"hold": _data(row)}),
+            # Spending like any payment's: a subscriber to the seed's event list sees it.
+            event_service.event(owner_id, "payment.completed", completed),
+        ],
+    )
+    return HoldOutcome(read_hold(row))
 
 
 async def void(session: AsyncSession, hold_id: str, context: CallContext) -> HoldRead:
@@ -262,6 +312,29 @@ async def void(session: AsyncSession, hold_id: str, context: CallContext) -> Hol
     row = await _claim(session, hold_id, "voided", context)
     await _release(session, row, "voided", context)
     return read_hold(row)
+
+
+async def void_pending(
+    session: AsyncSession, context: CallContext, agent_ids: list[str] | None
+) -> list[str]:
+    """Void every pending hold (expired or not) of the caller's owner's agents
+    ``agent_ids`` (all agents with None), as ``void`` does one: a freeze's
+    ``release_holds``. Returns the ids of the holds voided."""
+    owner_id = context.principal.owner_id
+    voided = []
+    for pending in await repository.pending_of(session, owner_id, agent_ids):
+        row = await repository.resolve_pending(
+            session,
+            pending.id,
+            owner_id=owner_id,
+            status="voided",
+            now=context.now,
+            not_expired=False,
+        )
+        if row is not None:
+            await _release(session, row, "voided", context)
+            voided.append(row.id)
+    return voided
 
 
 async def _release(

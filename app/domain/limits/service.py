@@ -6,7 +6,7 @@ calendar day, week (from Monday) and month in the configured time zone.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -113,6 +113,70 @@ async def check(
                 }
             )
     return LimitDecision(warnings=warnings, windows=windows)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """One configured limit of a wallet: minor units, and when its window starts again
+    (None for ``per_tx`` and ``total``, which never reset)."""
+
+    limit: int
+    used: int
+    resets_at: datetime | None
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+#: The wallet response's name of each limit, in the order it lists them.
+STATE_NAMES: dict[str, str] = {
+    "per_tx": "per_tx",
+    "day": "daily",
+    "week": "weekly",
+    "month": "monthly",
+    "total": "total",
+}
+
+
+def next_window_starts(now: datetime, tz: ZoneInfo) -> dict[str, datetime]:
+    """When the day, week (Monday) and month windows holding ``now`` end: the local
+    midnight in ``tz`` that starts the next one (``window_starts``' calendar)."""
+    starts = window_starts(now, tz)
+    following = {
+        "day": starts["day"] + timedelta(days=1),
+        "week": starts["week"] + timedelta(days=7),
+        "month": (starts["month"] + timedelta(days=32)).replace(day=1),
+    }
+    return {period: datetime.combine(day, time(), tzinfo=tz) for period, day in following.items()}
+
+
+async def state(
+    session: AsyncSession, wallet: Row[Any], *, now: datetime, tz: ZoneInfo
+) -> dict[str, LimitState]:
+    """Each configured limit of ``wallet`` at ``now``: its amount, what is used of it and
+    when it resets, from the counters the payment pipeline locks and writes (``spent_total``
+    and the window counters), so that ``remaining`` is exactly what the next payment may
+    spend as far as that limit goes (the per-transaction limit: its amount). Keys:
+    ``STATE_NAMES`` values, only for limits that are set. Reads the window counters in one
+    statement when a window limit is set."""
+    windows = window_starts(now, tz)
+    spent: dict[str, int] = {}
+    if any(getattr(wallet, column) is not None for column in _WINDOW_LIMITS.values()):
+        spent = await repository.spent_in_windows(session, wallet.id, windows)
+    resets = next_window_starts(now, tz)
+    found: dict[str, LimitState] = {}
+    for name, label in STATE_NAMES.items():
+        if name == "per_tx":
+            limit, used, resets_at = wallet.limit_per_tx, 0, None
+        elif name == "total":
+            limit, used, resets_at = wallet.limit_total, wallet.spent_total, None
+        else:
+            limit, used = getattr(wallet, _WINDOW_LIMITS[name]), spent.get(name, 0)
+            resets_at = resets[name]
+        if limit is not None:
+            found[label] = LimitState(limit=limit, used=used, resets_at=resets_at)
+    return found
 
 
 def spend_params(wallet: Row[Any], amount: int, decision: LimitDecision) -> dict[str, Any]:

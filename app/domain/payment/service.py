@@ -297,6 +297,28 @@ def payee_refusal(wallet: Row[Any], payee_wallet: Row[Any], amount: Money) -> Pa
     return None
 
 
+def freeze_refusal(wallet: Row[Any]) -> WalletFrozen | None:
+    """403 ``wallet_frozen`` if the agent's wallet row (locked by the caller, so the flags
+    are the last committed) is frozen, by its agent's freeze or the owner's
+    (``app.domain.freeze``); else None."""
+    return frozen_wallet_refusal(
+        wallet.id, wallet.agent_id, is_active=wallet.is_active, owner_frozen=wallet.owner_frozen
+    )
+
+
+def frozen_wallet_refusal(
+    wallet_id: str, agent_id: str, *, is_active: bool, owner_frozen: bool
+) -> WalletFrozen | None:
+    """``freeze_refusal`` from the two flags of wallet ``wallet_id``."""
+    if owner_frozen:
+        return WalletFrozen(
+            f"Wallet {wallet_id} is frozen: the owner froze all its agents (POST /freeze)"
+        )
+    if not is_active:
+        return WalletFrozen(f"Wallet {wallet_id} is frozen (agent {agent_id} frozen)")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyOutcome:
     """What the policy steps decided: a refusal (or None), the limits' decision (when they
@@ -325,8 +347,9 @@ async def check_policy(
     owner_id = context.principal.owner_id
     if not wallet.agent_is_active:
         return PolicyOutcome(AgentInactive(f"Agent {wallet.agent_id} is inactive"))
-    if not wallet.is_active:
-        return PolicyOutcome(WalletFrozen(f"Wallet {wallet.id} is frozen"))
+    frozen = freeze_refusal(wallet)
+    if frozen is not None:
+        return PolicyOutcome(frozen)
     if wallet.agent_is_flagged:
         return PolicyOutcome(
             AgentFlagged(f"Agent {wallet.agent_id} is flagged: {wallet.agent_flag_reason}")
@@ -398,8 +421,9 @@ async def inflow_refusal(
         raise AgentNotFound(f"Agent {agent_id} not found", param="agent_id")
     if not payer.agent_is_active:
         return AgentInactive(f"Agent {agent_id} is inactive")
-    if not payer.is_active:
-        return WalletFrozen(f"Wallet {payer.id} is frozen")
+    frozen = freeze_refusal(payer)
+    if frozen is not None:
+        return frozen
     if payer.agent_is_flagged:
         return AgentFlagged(f"Agent {agent_id} is flagged: {payer.agent_flag_reason}")
     risk = await risk_service.assess_inflow(session, payer, amount, context.now, context.risk_rules)

@@ -12,6 +12,25 @@ class VirtualCardRead(BaseModel):
     is_active: bool
 
 
+class LimitStateRead(BaseModel):
+    """A configured limit as it stands: decimal strings in the wallet's currency."""
+
+    limit: str = Field(examples=["100.00"])
+    used: str = Field(
+        description="Counted in the current window (lifetime for `total`; always 0 for "
+        "`per_tx`). Payments count their amount, fees excluded; pending holds count.",
+        examples=["42.50"],
+    )
+    remaining: str = Field(
+        description="What the next payment may spend as far as this limit goes.",
+        examples=["57.50"],
+    )
+    resets_at: datetime | None = Field(
+        description="When the window starts again (ISO 8601, in the limits time zone's "
+        "calendar: `PURSER_LIMITS_TIMEZONE`); null for `per_tx` and `total`."
+    )
+
+
 class WalletRead(BaseModel):
     """An agent's wallet. Amounts are decimal strings in the wallet's currency."""
 
@@ -27,7 +46,18 @@ class WalletRead(BaseModel):
     limit_monthly: str | None = None
     spent_total: str
     remaining_limit: str | None = Field(
-        description="limit_total - spent_total; null if no total limit."
+        description="limit_total - spent_total: the lifetime figure the API reference "
+        "defines; null if no total limit. `limits` gives each window."
+    )
+    limits: dict[str, LimitStateRead] = Field(
+        default_factory=dict,
+        description="Each configured limit (`per_tx`, `daily`, `weekly`, `monthly`, "
+        "`total`) as it stands now, from the counters the payment pipeline locks.",
+    )
+    frozen: bool = Field(
+        default=False,
+        description="The wallet moves no money: its agent is frozen, or all the owner's "
+        "agents are (`POST /freeze`).",
     )
     virtual_card: VirtualCardRead | None
     is_active: bool

@@ -3,6 +3,7 @@
 import secrets
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Mode
 from app.domain.ledger import service as ledger
 from app.domain.ledger.schemas import Leg
+from app.domain.limits import service as limits_service
 from app.domain.wallet import repository
 from app.domain.wallet.errors import FundingNotAllowed, WalletNotFound
 from app.domain.wallet.schemas import (
+    LimitStateRead,
     MerchantWalletRead,
     VirtualCardRead,
     WalletLimitsUpdate,
@@ -36,8 +39,10 @@ async def open_agent_wallet(
     agent_id: str,
     currency: str,
     limits: dict[str, int | None],
+    owner_frozen: bool = False,
 ) -> Row[Any]:
-    """Open the wallet's available and held accounts, the wallet and its virtual card."""
+    """Open the wallet's available and held accounts, the wallet and its virtual card;
+    ``owner_frozen``: the owner's agents are frozen (``app.domain.freeze``)."""
     available = await ledger.open_account(
         session, kind=AccountKind.wallet_available, currency=currency, owner_id=owner_id
     )
@@ -53,6 +58,7 @@ async def open_agent_wallet(
             "currency": currency,
             "available_account_id": available.id,
             "held_account_id": held.id,
+            "owner_frozen": owner_frozen,
             **limits,
         },
     )
@@ -122,13 +128,17 @@ async def get_agent_wallet(session: AsyncSession, owner_id: str, agent_id: str) 
     return wallet
 
 
-async def read_agent_wallet(session: AsyncSession, wallet: Row[Any]) -> WalletRead:
-    """The wallet with balances read from the ledger."""
+async def read_agent_wallet(
+    session: AsyncSession, wallet: Row[Any], *, now: datetime, tz: ZoneInfo
+) -> WalletRead:
+    """The wallet with balances read from the ledger and its limits as they stand at
+    ``now`` (windows in ``tz``'s calendar: ``limits.service.state``)."""
     currency = wallet.currency
     balances = await ledger.balances_of(
         session, [wallet.available_account_id, wallet.held_account_id]
     )
     card = await repository.get_card(session, wallet.id)
+    limits = await limits_service.state(session, wallet, now=now, tz=tz)
     remaining = None
     if wallet.limit_total is not None:
         remaining = format_amount(max(wallet.limit_total - wallet.spent_total, 0), currency)
@@ -145,6 +155,16 @@ async def read_agent_wallet(session: AsyncSession, wallet: Row[Any]) -> WalletRe
         limit_monthly=_amount(wallet.limit_monthly, currency),
         spent_total=format_amount(wallet.spent_total, currency),
         remaining_limit=remaining,
+        limits={
+            name: LimitStateRead(
+                limit=format_amount(limit.limit, currency),
+                used=format_amount(limit.used, currency),
+                remaining=format_amount(limit.remaining, currency),
+                resets_at=limit.resets_at,
+            )
+            for name, limit in limits.items()
+        },
+        frozen=wallet.owner_frozen or not wallet.is_active,
         virtual_card=None
         if card is None
         else VirtualCardRead(
@@ -181,7 +201,13 @@ def parse_limits(values: dict[str, Any], currency: str) -> dict[str, int | None]
 
 
 async def update_limits(
-    session: AsyncSession, owner_id: str, agent_id: str, update: WalletLimitsUpdate
+    session: AsyncSession,
+    owner_id: str,
+    agent_id: str,
+    update: WalletLimitsUpdate,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
 ) -> WalletRead:
     wallet = await repository.get_wallet(
         session, owner_id=owner_id, agent_id=agent_id, for_update=True
@@ -191,4 +217,4 @@ async def update_limits(
     changes = parse_limits(update.model_dump(include=update.model_fields_set), wallet.currency)
     if changes:
         wallet = await repository.update_wallet(session, wallet.id, changes)
-    return await read_agent_wallet(session, wallet)
+    return await read_agent_wallet(session, wallet, now=now, tz=tz)

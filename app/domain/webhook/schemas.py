@@ -29,6 +29,8 @@ EVENT_TYPES: Final[dict[str, str]] = {
     "invoice.paid": "Payment request paid",
     "agent.created": "Agent created",
     "agent.updated": "Agent changed",
+    "agent.frozen": "Agent frozen: its wallet moves no money until unfrozen",
+    "agent.unfrozen": "Agent unfrozen",
     "merchant.created": "Merchant registered",
 }
 
