@@ -1,15 +1,25 @@
-"""The session app served over real loopback HTTP, and an SDK client with every scope."""
+"""The session app served over real loopback HTTP, an SDK client with every scope, a
+webhook receiver on loopback and one pass of the webhook worker."""
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
 from purser import AsyncPurserClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db import run_in_transaction
 from app.domain.apikey.schemas import Scope
+from app.domain.webhook import delivery
+from app.domain.webhook import service as webhook_service
+from app.kit.time import utc_now
+from tests.webhook_receiver import Receiver, running_receiver
+
+#: One pass of the webhook worker; returns how many deliveries it attempted.
+DeliverWebhooks = Callable[[], Awaitable[int]]
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +49,26 @@ async def api_key(make_key) -> str:  # type: ignore[no-untyped-def]
 async def client(base_url: str, api_key: str) -> AsyncIterator[AsyncPurserClient]:
     async with AsyncPurserClient(api_key=api_key, base_url=base_url) as client:
         yield client
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with running_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def deliver_webhooks(
+    app: FastAPI, sessionmaker: async_sessionmaker[AsyncSession]
+) -> DeliverWebhooks:
+    """The worker's fan-out and delivery, run now (the session app runs no jobs)."""
+
+    async def deliver() -> int:
+        now = utc_now()
+        await run_in_transaction(sessionmaker, lambda s: webhook_service.fan_out(s, now))
+        async with delivery.Sender(sandbox=True) as sender:
+            return await delivery.deliver_due(
+                sessionmaker, sender, app.state.secret_box, now=now, batch=1000
+            )
+
+    return deliver

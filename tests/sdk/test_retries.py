@@ -6,6 +6,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import httpx
+import purser
 import purser._core
 import pytest
 from purser import (
@@ -226,3 +227,92 @@ def test_amounts_are_never_floats() -> None:
         purser._core.money(1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="finite"):
         purser._core.money(Decimal("NaN"))
+
+
+WEBHOOK = {
+    "subscription_id": "whsub_1",
+    "url": "https://example.test/hook",
+    "events": ["payment.completed"],
+    "description": None,
+    "is_active": True,
+    "disabled_reason": None,
+    "total_deliveries": 0,
+    "successful_deliveries": 0,
+    "failed_deliveries": 0,
+    "created_at": "2026-11-30T09:00:00Z",
+    "secret": "whsec_x",
+}
+
+
+def lost_answer(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadError("connection lost after sending", request=request)
+
+
+async def test_a_request_the_server_does_not_replay_is_not_resent_after_a_lost_answer() -> None:
+    """POST /webhooks is not stored under its idempotency key: resending it after a lost
+    answer could subscribe twice, so the error is raised instead."""
+    failures: list[tuple[Callable[[httpx.Request], httpx.Response] | httpx.Response, type]] = [
+        (lost_answer, APIConnectionError),
+        (problem(502, "bad_gateway"), InternalServerError),
+    ]
+    for failure, error in failures:
+        script = Script(failure, httpx.Response(201, json=WEBHOOK))
+        async with client_for(script) as client:
+            with pytest.raises(error) as raised:
+                await client.create_webhook("https://example.test/hook", ["payment.completed"])
+        assert len(script.requests) == 1
+        assert getattr(raised.value, "request_sent", True)
+
+
+@pytest.mark.parametrize(
+    "failure", [fail, problem(429, "rate_limited", headers={"Retry-After": "0"})]
+)
+async def test_a_request_that_surely_did_not_run_is_resent_even_if_not_replayed(
+    failure: httpx.Response | Callable[[httpx.Request], httpx.Response],
+) -> None:
+    script = Script(failure, httpx.Response(201, json=WEBHOOK))
+    async with client_for(script) as client:
+        created = await client.create_webhook("https://example.test/hook", ["payment.completed"])
+    assert created.secret == "whsec_x"
+    assert len(script.requests) == 2
+
+
+async def test_a_lost_answer_of_a_replayed_request_is_resent_with_its_key() -> None:
+    script = Script(lost_answer, httpx.Response(200, json=PAYMENT))
+    async with client_for(script) as client:
+        assert (await client.pay("agent_a", Decimal("1"), merchant_id="m")).success
+    assert len(script.requests) == 2
+    assert script.keys[0] == script.keys[1]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (400, "insufficient_funds", "InsufficientFundsError"),
+        (400, "limit_exceeded", "LimitExceededError"),
+        (403, "agent_flagged", "AgentFlaggedError"),
+        (422, "idempotency_key_reused", "IdempotencyConflictError"),
+        (409, "idempotency_key_in_use", "IdempotencyConflictError"),
+        (400, "currency_mismatch", "BadRequestError"),
+        (401, "invalid_api_key", "AuthenticationError"),
+        (403, "risk_denied", "PermissionDeniedError"),
+        (404, "not_found", "NotFoundError"),
+        (409, "request_not_payable", "ConflictError"),
+        (422, "validation_error", "ValidationError"),
+        (429, "rate_limited", "RateLimitError"),
+        (502, "upstream_failed", "InternalServerError"),
+        (418, "teapot", "APIStatusError"),
+    ],
+)
+async def test_the_error_class_comes_from_the_code_then_the_status(
+    status: int, code: str, error: str
+) -> None:
+    # The detail is misleading on purpose: the class never depends on the text.
+    answer = problem(status, code, detail="Insufficient balance", tx_id="tx_9")
+    script = Script(answer)
+    async with client_for(script, max_retries=0) as client:
+        with pytest.raises(purser.PurserError) as raised:
+            await client.pay("agent_a", Decimal("1"), merchant_id="m")
+    assert type(raised.value).__name__ == error
+    assert (raised.value.status, raised.value.code) == (status, code)
+    assert raised.value.tx_id == "tx_9"

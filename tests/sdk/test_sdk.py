@@ -32,6 +32,8 @@ from app.db import run_in_transaction
 from app.domain.apikey.schemas import Scope
 from app.domain.audit import service as audit_service
 from app.kit.ids import new_id
+from tests.sdk.conftest import DeliverWebhooks
+from tests.webhook_receiver import Receiver
 
 
 async def test_seed_example_flow(base_url: str, make_key) -> None:  # type: ignore[no-untyped-def]
@@ -124,16 +126,18 @@ async def test_typed_errors(client: AsyncPurserClient, base_url: str) -> None:
 
 
 class DropFirstPayment(httpx.AsyncBaseTransport):
-    """Sends the first ``POST /payments`` to the server, then loses its answer."""
+    """Sends the first ``POST`` to ``path`` (``/payments``) to the server, then loses its
+    answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str = "/api/v1/payments") -> None:
         self.inner = httpx.AsyncHTTPTransport()
+        self.path = path
         self.payment_keys: list[str] = []
         self.dropped = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if request.method == "POST" and request.url.path == "/api/v1/payments":
+        if request.method == "POST" and request.url.path == self.path:
             self.payment_keys.append(request.headers["Idempotency-Key"])
             if not self.dropped:
                 self.dropped = True
@@ -166,6 +170,27 @@ async def test_retry_after_lost_response_charges_once(base_url: str, api_key: st
         assert transactions[0].tx_id == result.transaction.tx_id
         wallet = await client.get_wallet(agent.agent.agent_id)
         assert wallet.balance == Decimal("50") - result.transaction.total_cost
+
+
+async def test_a_funding_whose_answer_was_lost_is_resent_and_credits_once(
+    base_url: str, api_key: str
+) -> None:
+    async with AsyncPurserClient(api_key=api_key, base_url=base_url) as client:
+        agent = await client.register_agent("funded once")
+        agent_id = agent.agent.agent_id
+        pods = {pod.name: pod.id for pod in await client.list_pods()}
+        used_before = (await client.get_sequence_limits()).used_today_cents
+    transport = DropFirstPayment(f"/api/v1/agents/{agent_id}/wallet/fund")
+    async with AsyncPurserClient(api_key=api_key, base_url=base_url, transport=transport) as client:
+        funding = await client.fund_wallet(agent_id, pods["Agent Budget"], Decimal("25.00"))
+        assert transport.dropped
+        assert len(transport.payment_keys) == 2
+        assert transport.payment_keys[0] == transport.payment_keys[1]
+        assert funding.status == "completed"
+        assert (await client.get_funding(funding.funding_id)).amount == Decimal("25")
+        assert (await client.get_wallet(agent_id)).balance == Decimal("25")
+        used = (await client.get_sequence_limits()).used_today_cents
+        assert used - used_before == 2500  # one transfer reached Sequence's limits
 
 
 async def test_each_call_gets_its_own_idempotency_key(base_url: str, api_key: str) -> None:
@@ -374,3 +399,32 @@ async def test_amount_text_is_checked_by_the_server_not_rewritten(
             await client.pay(agent.agent.agent_id, text, merchant_id=merchant.merchant_id)
         assert refused.value.param == "amount"
     assert (await client.get_wallet(agent.agent.agent_id)).balance == Decimal("10")
+
+
+async def test_webhook_verify_accepts_a_real_delivery_and_rejects_a_tampered_one(
+    client: AsyncPurserClient, receiver: Receiver, deliver_webhooks: DeliverWebhooks
+) -> None:
+    hook = await client.create_webhook(f"{receiver.url}/purser", ["payment.completed"])
+    merchant = await client.create_merchant("Verified Shop")
+    agent = await client.register_agent("verified", initial_balance=Decimal("20"))
+    paid = await client.pay(
+        agent.agent.agent_id, Decimal("12.34"), merchant_id=merchant.merchant_id
+    )
+    assert paid.transaction is not None
+    assert await deliver_webhooks() >= 1
+    (delivered,) = receiver.requests
+
+    event = webhooks.verify(delivered.body, delivered.headers, hook.secret)
+    assert event["type"] == "payment.completed"
+    assert event["data"]["transaction"]["id"] == paid.transaction.tx_id
+    assert event["data"]["transaction"]["amount"] == "12.34"
+
+    tampered = delivered.body.replace(b'"12.34"', b'"99.99"')
+    assert tampered != delivered.body
+    with pytest.raises(WebhookVerificationError):
+        webhooks.verify(tampered, delivered.headers, hook.secret)
+    with pytest.raises(WebhookVerificationError):  # another subscription's secret
+        webhooks.verify(delivered.body, delivered.headers, "whsec_" + "QUJD" * 8)
+    replayed_id = {**delivered.headers, "webhook-id": "msg_other"}
+    with pytest.raises(WebhookVerificationError):
+        webhooks.verify(delivered.body, replayed_id, hook.secret)

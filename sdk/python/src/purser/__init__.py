@@ -2,7 +2,7 @@
 
 from purser import models, webhooks
 from purser._async_client import AsyncPurserClient
-from purser._core import UNSET
+from purser._core import UNSET, route_table
 from purser._sync_client import PurserClient
 from purser.errors import (
     AgentFlaggedError,
@@ -48,5 +48,6 @@ __all__ = [
     "ValidationError",
     "WebhookVerificationError",
     "models",
+    "route_table",
     "webhooks",
 ]

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from purser._core import (
     is_retryable,
     money,
     money_or_none,
+    operation,
     resolve_settings,
     wait_for,
 )
@@ -37,6 +39,13 @@ T = TypeVar("T")
 
 def _p(segment: str) -> str:
     return quote(segment, safe="")
+
+
+def _joined(values: Iterable[str] | None) -> str | None:
+    """A filter as the gateway takes it: comma-separated (a str is sent as given)."""
+    if values is None or isinstance(values, str):
+        return values
+    return ",".join(values)
 
 
 class AsyncPurserClient:
@@ -95,7 +104,7 @@ class AsyncPurserClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_for,
-            retry=retry_if_exception(is_retryable),
+            retry=retry_if_exception(lambda error: is_retryable(error, c)),
             reraise=True,
         )
         response: httpx.Response | None = None
@@ -113,8 +122,61 @@ class AsyncPurserClient:
                 yield item
             current = pager.next(current, page)
 
+    # -- health ------------------------------------------------------------------------
+
+    @operation("GET /health")
+    async def health(self) -> m.Health:
+        """Liveness: ``status == "ok"`` while the process is up (needs no key)."""
+        return await self._request(call("GET", "/health", m.Health))
+
+    @operation("GET /health/ready")
+    async def readiness(self) -> m.Readiness:
+        """Readiness: the database answers (else 503, an ``InternalServerError``)."""
+        return await self._request(call("GET", "/health/ready", m.Readiness))
+
+    # -- API keys ----------------------------------------------------------------------
+
+    @operation("POST /keys")
+    async def create_key(
+        self,
+        name: str | None = None,
+        *,
+        agent_id: str | None = None,
+        scopes: Iterable[str] | None = None,
+        tier: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> m.ApiKeyCreated:
+        """Issue a key for the caller's owner, within the calling key's powers (its scopes,
+        its agent if it is restricted to one, a tier no higher — ``free`` < ``standard`` <
+        ``enterprise`` — and an expiry no later); omitted fields stay within them. The
+        answer's ``secret`` is the whole key, shown only now. Past the ceiling:
+        ``PermissionDeniedError`` with code ``key_ceiling_exceeded``. The server keeps no
+        copy of the answer to replay, so a request whose answer was lost is not resent."""
+        body: dict[str, Any] = {
+            "name": name,
+            "agent_id": agent_id,
+            "scopes": None if scopes is None else list(scopes),
+            "tier": tier,
+            "expires_at": None if expires_at is None else expires_at.isoformat(),
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        return await self._request(
+            call("POST", "/keys", m.ApiKeyCreated, json=body, resendable=False)
+        )
+
+    @operation("GET /keys")
+    async def list_keys(self) -> list[m.ApiKey]:
+        """The owner's keys of the calling key's mode, without their secrets."""
+        return await self._request(call("GET", "/keys", list[m.ApiKey]))
+
+    @operation("DELETE /keys/{key_id}")
+    async def revoke_key(self, key_id: str) -> m.ApiKey:
+        """Revoke a key (at once; revoking twice is harmless)."""
+        return await self._request(call("DELETE", f"/keys/{_p(key_id)}", m.ApiKey))
+
     # -- agents and wallets ------------------------------------------------------------
 
+    @operation("POST /agents")
     async def register_agent(
         self,
         name: str,
@@ -148,16 +210,42 @@ class AsyncPurserClient:
             call("POST", "/agents", m.AgentCreated, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("GET /agents/{agent_id}")
     async def get_agent(self, agent_id: str) -> m.Agent:
         return await self._request(call("GET", f"/agents/{_p(agent_id)}", m.Agent))
 
+    @operation("PATCH /agents/{agent_id}")
+    async def update_agent(
+        self,
+        agent_id: str,
+        *,
+        name: str | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        is_active: bool | Unset = UNSET,
+        enforce_authorized_services: bool | Unset = UNSET,
+    ) -> m.Agent:
+        """Change the fields given; omitted ones stay. ``is_active=False`` stops the agent
+        paying; ``enforce_authorized_services=True`` lets it pay only its authorized
+        services (``authorize_service``)."""
+        given = {
+            "name": name,
+            "description": description,
+            "is_active": is_active,
+            "enforce_authorized_services": enforce_authorized_services,
+        }
+        body = {k: v for k, v in given.items() if not isinstance(v, Unset)}
+        return await self._request(call("PATCH", f"/agents/{_p(agent_id)}", m.Agent, json=body))
+
+    @operation("GET /agents")
     def list_agents(self, *, page_size: int = 50) -> AsyncIterator[m.Agent]:
         """Every agent of the key's owner, fetched page by page."""
         return self._paginate(Pager(call("GET", "/agents", list[m.Agent]), "offset", page_size))
 
+    @operation("GET /agents/{agent_id}/wallet")
     async def get_wallet(self, agent_id: str) -> m.Wallet:
         return await self._request(call("GET", f"/agents/{_p(agent_id)}/wallet", m.Wallet))
 
+    @operation("PATCH /agents/{agent_id}/wallet/limits")
     async def update_limits(
         self,
         agent_id: str,
@@ -190,6 +278,7 @@ class AsyncPurserClient:
 
     # -- payments ----------------------------------------------------------------------
 
+    @operation("POST /payments")
     async def pay(
         self,
         agent_id: str,
@@ -218,6 +307,7 @@ class AsyncPurserClient:
             call("POST", "/payments", m.PaymentResult, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("GET /payments/estimate")
     async def estimate(self, amount: Money, currency: str = "USDC") -> m.PaymentEstimate:
         """The server's fee and total for paying ``amount``."""
         return await self._request(
@@ -229,6 +319,7 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("GET /agents/{agent_id}/wallet", "GET /payments/estimate")
     async def can_afford(self, agent_id: str, amount: Money, currency: str | None = None) -> bool:
         """Whether the wallet's available balance covers ``amount`` plus the server's fee
         (``currency`` defaults to the wallet's). Limits are checked at payment time."""
@@ -238,9 +329,11 @@ class AsyncPurserClient:
             return False
         return wallet.balance >= estimate.total
 
+    @operation("GET /payments/{tx_id}")
     async def get_transaction(self, tx_id: str) -> m.Transaction:
         return await self._request(call("GET", f"/payments/{_p(tx_id)}", m.Transaction))
 
+    @operation("GET /agents/{agent_id}/transactions")
     def list_transactions(
         self, agent_id: str, *, page_size: int = 50
     ) -> AsyncIterator[m.Transaction]:
@@ -250,6 +343,7 @@ class AsyncPurserClient:
 
     # -- holds -------------------------------------------------------------------------
 
+    @operation("POST /payments/holds")
     async def create_hold(
         self,
         agent_id: str,
@@ -274,6 +368,7 @@ class AsyncPurserClient:
             call("POST", "/payments/holds", m.Hold, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("POST /payments/holds/{hold_id}/capture")
     async def capture_hold(
         self, hold_id: str, amount: Money | None = None, *, idempotency_key: str | None = None
     ) -> m.Hold:
@@ -289,6 +384,7 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("POST /payments/holds/{hold_id}/void")
     async def void_hold(self, hold_id: str, *, idempotency_key: str | None = None) -> m.Hold:
         return await self._request(
             call(
@@ -299,11 +395,19 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("GET /payments/holds/{hold_id}")
     async def get_hold(self, hold_id: str) -> m.Hold:
         return await self._request(call("GET", f"/payments/holds/{_p(hold_id)}", m.Hold))
 
+    @operation("GET /agents/{agent_id}/holds")
+    def list_holds(self, agent_id: str, *, page_size: int = 50) -> AsyncIterator[m.Hold]:
+        """Every hold of the agent, newest first, fetched page by page."""
+        first = call("GET", f"/agents/{_p(agent_id)}/holds", list[m.Hold])
+        return self._paginate(Pager(first, "offset", page_size))
+
     # -- refunds -----------------------------------------------------------------------
 
+    @operation("POST /payments/{tx_id}/refund")
     async def refund(
         self,
         tx_id: str,
@@ -325,11 +429,13 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("GET /payments/{tx_id}/refunds")
     async def list_refunds(self, tx_id: str) -> list[m.Refund]:
         return await self._request(call("GET", f"/payments/{_p(tx_id)}/refunds", list[m.Refund]))
 
     # -- payment requests --------------------------------------------------------------
 
+    @operation("POST /payments/request")
     async def create_payment_request(
         self,
         requester_agent_id: str,
@@ -360,6 +466,7 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("POST /payments/request/{request_id}/pay")
     async def pay_payment_request(
         self, request_id: str, *, idempotency_key: str | None = None
     ) -> m.PaymentResult:
@@ -372,6 +479,7 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("DELETE /payments/request/{request_id}")
     async def cancel_payment_request(
         self, request_id: str, *, idempotency_key: str | None = None
     ) -> m.PaymentRequest:
@@ -384,11 +492,13 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("GET /payments/request/{request_id}")
     async def get_payment_request(self, request_id: str) -> m.PaymentRequest:
         return await self._request(
             call("GET", f"/payments/request/{_p(request_id)}", m.PaymentRequest)
         )
 
+    @operation("GET /payments/request")
     def list_payment_requests(
         self, *, status: str | None = None, role: str | None = None, page_size: int = 50
     ) -> AsyncIterator[m.PaymentRequest]:
@@ -402,6 +512,7 @@ class AsyncPurserClient:
 
     # -- merchants and catalog ---------------------------------------------------------
 
+    @operation("POST /merchants")
     async def create_merchant(
         self,
         name: str,
@@ -422,14 +533,24 @@ class AsyncPurserClient:
             call("POST", "/merchants", m.Merchant, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("GET /merchants/{merchant_id}")
     async def get_merchant(self, merchant_id: str) -> m.Merchant:
         return await self._request(call("GET", f"/merchants/{_p(merchant_id)}", m.Merchant))
 
+    @operation("GET /merchants/{merchant_id}/wallet")
+    async def get_merchant_wallet(self, merchant_id: str) -> m.MerchantWallet:
+        """The merchant's wallet and balance (what its payments brought in)."""
+        return await self._request(
+            call("GET", f"/merchants/{_p(merchant_id)}/wallet", m.MerchantWallet)
+        )
+
+    @operation("GET /merchants")
     def list_merchants(self, *, page_size: int = 50) -> AsyncIterator[m.Merchant]:
         return self._paginate(
             Pager(call("GET", "/merchants", list[m.Merchant]), "offset", page_size)
         )
 
+    @operation("POST /catalog/products")
     async def create_product(
         self,
         merchant_id: str,
@@ -456,9 +577,35 @@ class AsyncPurserClient:
             call("POST", "/catalog/products", m.Product, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("GET /catalog/products/{product_id}")
     async def get_product(self, product_id: str) -> m.Product:
         return await self._request(call("GET", f"/catalog/products/{_p(product_id)}", m.Product))
 
+    @operation("PATCH /catalog/products/{product_id}")
+    async def update_product(
+        self,
+        product_id: str,
+        *,
+        name: str | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        price: Money | Unset = UNSET,
+        category: str | Unset | None = UNSET,
+        in_stock: bool | Unset = UNSET,
+    ) -> m.Product:
+        """Change the fields given (``None`` clears ``description`` or ``category``)."""
+        given: dict[str, Any] = {
+            "name": name,
+            "description": description,
+            "price": price if isinstance(price, Unset) else money(price),
+            "category": category,
+            "in_stock": in_stock,
+        }
+        body = {k: v for k, v in given.items() if not isinstance(v, Unset)}
+        return await self._request(
+            call("PATCH", f"/catalog/products/{_p(product_id)}", m.Product, json=body)
+        )
+
+    @operation("GET /catalog/products")
     def list_products(
         self,
         *,
@@ -481,6 +628,7 @@ class AsyncPurserClient:
 
     # -- webhooks ----------------------------------------------------------------------
 
+    @operation("POST /webhooks")
     async def create_webhook(
         self,
         url: str,
@@ -489,17 +637,112 @@ class AsyncPurserClient:
         description: str | None = None,
         idempotency_key: str | None = None,
     ) -> m.WebhookCreated:
-        """Subscribe ``url``; the answer's ``secret`` (``whsec_…``) is shown only now."""
-        body: dict[str, Any] = {"url": url, "events": events}
+        """Subscribe ``url`` to ``events`` (``list_event_types``); the answer's ``secret``
+        (``whsec_…``) is shown only now. The server does not replay this request, so one
+        whose answer was lost is not resent (that would subscribe twice)."""
+        body: dict[str, Any] = {"url": url, "events": list(events)}
         if description is not None:
             body["description"] = description
         return await self._request(
-            call("POST", "/webhooks", m.WebhookCreated, json=body, idempotency_key=idempotency_key)
+            call(
+                "POST",
+                "/webhooks",
+                m.WebhookCreated,
+                json=body,
+                idempotency_key=idempotency_key,
+                resendable=False,
+            )
         )
 
+    @operation("GET /webhooks")
     async def list_webhooks(self) -> list[m.Webhook]:
         return await self._request(call("GET", "/webhooks", list[m.Webhook]))
 
+    @operation("GET /webhooks/events/types")
+    async def list_event_types(self) -> list[m.EventType]:
+        """Every event type a subscription can receive, with what it means."""
+        return await self._request(call("GET", "/webhooks/events/types", list[m.EventType]))
+
+    @operation("GET /webhooks/{subscription_id}")
+    async def get_webhook(self, subscription_id: str) -> m.Webhook:
+        """A subscription and its delivery counts (never its secret)."""
+        return await self._request(call("GET", f"/webhooks/{_p(subscription_id)}", m.Webhook))
+
+    @operation("PATCH /webhooks/{subscription_id}")
+    async def update_webhook(
+        self,
+        subscription_id: str,
+        *,
+        url: str | Unset = UNSET,
+        events: Iterable[str] | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        is_active: bool | Unset = UNSET,
+    ) -> m.Webhook:
+        """Change the fields given; ``is_active=True`` re-enables a disabled subscription."""
+        given: dict[str, Any] = {
+            "url": url,
+            "events": events if isinstance(events, Unset) else list(events),
+            "description": description,
+            "is_active": is_active,
+        }
+        body = {k: v for k, v in given.items() if not isinstance(v, Unset)}
+        return await self._request(
+            call("PATCH", f"/webhooks/{_p(subscription_id)}", m.Webhook, json=body)
+        )
+
+    @operation("POST /webhooks/{subscription_id}/test")
+    async def test_webhook(self, subscription_id: str) -> m.TestDelivery:
+        """Queue a ``webhook.test`` event for this subscription only (202)."""
+        return await self._request(
+            call(
+                "POST",
+                f"/webhooks/{_p(subscription_id)}/test",
+                m.TestDelivery,
+                resendable=False,
+            )
+        )
+
+    @operation("POST /webhooks/{subscription_id}/rotate-secret")
+    async def rotate_webhook_secret(self, subscription_id: str) -> m.WebhookCreated:
+        """A new ``secret``, shown only now; the previous one keeps signing beside it for
+        24 hours (``webhooks.verify`` accepts either)."""
+        return await self._request(
+            call(
+                "POST",
+                f"/webhooks/{_p(subscription_id)}/rotate-secret",
+                m.WebhookCreated,
+                resendable=False,
+            )
+        )
+
+    @operation("GET /webhooks/{subscription_id}/deliveries")
+    async def list_webhook_deliveries(
+        self, subscription_id: str, *, limit: int = 50
+    ) -> list[m.DeliveryAttempt]:
+        """The subscription's latest delivery attempts (at most ``limit``, up to 200),
+        newest first: status code, latency, error, next retry. The route does not page."""
+        return await self._request(
+            call(
+                "GET",
+                f"/webhooks/{_p(subscription_id)}/deliveries",
+                list[m.DeliveryAttempt],
+                params={"limit": limit},
+            )
+        )
+
+    @operation("POST /webhooks/{subscription_id}/deliveries/{event_id}/replay")
+    async def replay_webhook_delivery(self, subscription_id: str, event_id: str) -> m.TestDelivery:
+        """Deliver an event to this subscription again (dead-lettered ones too), 202."""
+        return await self._request(
+            call(
+                "POST",
+                f"/webhooks/{_p(subscription_id)}/deliveries/{_p(event_id)}/replay",
+                m.TestDelivery,
+                resendable=False,
+            )
+        )
+
+    @operation("DELETE /webhooks/{subscription_id}")
     async def delete_webhook(
         self, subscription_id: str, *, idempotency_key: str | None = None
     ) -> None:
@@ -514,14 +757,17 @@ class AsyncPurserClient:
 
     # -- risk --------------------------------------------------------------------------
 
+    @operation("GET /risk/agents/{agent_id}/score")
     async def get_risk_score(self, agent_id: str) -> m.RiskScore:
         return await self._request(call("GET", f"/risk/agents/{_p(agent_id)}/score", m.RiskScore))
 
+    @operation("GET /risk/agents/{agent_id}/profile")
     async def get_risk_profile(self, agent_id: str) -> m.RiskProfile:
         return await self._request(
             call("GET", f"/risk/agents/{_p(agent_id)}/profile", m.RiskProfile)
         )
 
+    @operation("POST /risk/agents/{agent_id}/flag")
     async def flag_agent(
         self, agent_id: str, reason: str, *, idempotency_key: str | None = None
     ) -> m.FlagState:
@@ -535,6 +781,7 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("DELETE /risk/agents/{agent_id}/flag")
     async def unflag_agent(
         self, agent_id: str, *, idempotency_key: str | None = None
     ) -> m.FlagState:
@@ -547,6 +794,7 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("POST /risk/agents/{agent_id}/authorize")
     async def authorize_service(
         self, agent_id: str, service_id: str, *, idempotency_key: str | None = None
     ) -> m.AuthorizedServices:
@@ -560,6 +808,7 @@ class AsyncPurserClient:
             )
         )
 
+    @operation("DELETE /risk/agents/{agent_id}/authorize/{service_id}")
     async def revoke_service(
         self, agent_id: str, service_id: str, *, idempotency_key: str | None = None
     ) -> m.AuthorizedServices:
@@ -572,8 +821,211 @@ class AsyncPurserClient:
             )
         )
 
+    # -- the Sequence gateway (amounts in integer cents, as Sequence's) -----------------
+
+    @operation("GET /sequence/pods")
+    async def list_pods(self) -> list[m.Pod]:
+        """Every pod of the owner's Sequence organisation, with its balance."""
+        return await self._request(call("GET", "/sequence/pods", list[m.Pod]))
+
+    @operation("GET /sequence/pods/balance")
+    async def get_total_balance(self) -> m.TotalBalance:
+        """The total over all pods, and how many there are."""
+        return await self._request(call("GET", "/sequence/pods/balance", m.TotalBalance))
+
+    @operation("GET /sequence/pods/{pod_name}/balance")
+    async def get_pod_balance(self, pod_name: str) -> m.Pod:
+        """A pod by name: case-insensitive, else the one pod whose name contains it
+        (``NotFoundError`` if none, ``ConflictError`` if several)."""
+        return await self._request(call("GET", f"/sequence/pods/{_p(pod_name)}/balance", m.Pod))
+
+    @operation("GET /sequence/pods/detail/{pod_id}", "GET /sequence/pods/{org_id}/{pod_id}")
+    async def get_pod(self, pod_id: str, *, org_id: str | None = None) -> m.PodDetail:
+        """One pod with its recent transfers. ``org_id`` (accepted and ignored by the
+        server: a Sequence key belongs to one organisation) selects the gateway's
+        ``/pods/{org_id}/{pod_id}`` form."""
+        path = (
+            f"/sequence/pods/detail/{_p(pod_id)}"
+            if org_id is None
+            else f"/sequence/pods/{_p(org_id)}/{_p(pod_id)}"
+        )
+        return await self._request(call("GET", path, m.PodDetail))
+
+    @operation("GET /sequence/accounts")
+    async def get_sequence_accounts(self) -> m.SequenceAccounts:
+        """Pods, ports (income sources) and external accounts, with balances."""
+        return await self._request(call("GET", "/sequence/accounts", m.SequenceAccounts))
+
+    @operation("GET /sequence/activity/summary")
+    async def get_activity_summary(self) -> m.ActivitySummary:
+        """This month's transfer count, rule executions and completed income."""
+        return await self._request(call("GET", "/sequence/activity/summary", m.ActivitySummary))
+
+    @operation("GET /sequence/activity")
+    def list_activity(
+        self,
+        *,
+        statuses: Iterable[str] | None = None,
+        directions: Iterable[str] | None = None,
+        activity_types: Iterable[str] | None = None,
+        page_size: int = 50,
+    ) -> AsyncIterator[m.TransferSummary]:
+        """Transfers across the organisation's accounts, newest first, every page (by
+        ``end_cursor``; ``page_size`` at most 100). Filters in the gateway's words
+        (``statuses=["COMPLETE"]``, ``directions=["INCOMING"]``…)."""
+        first = call(
+            "GET",
+            "/sequence/activity",
+            m.ActivityPage,
+            params={
+                "statuses": _joined(statuses),
+                "directions": _joined(directions),
+                "activity_types": _joined(activity_types),
+            },
+        )
+        return self._paginate(
+            Pager(
+                first,
+                "connection",
+                page_size,
+                param="after",
+                size_param="first",
+                items_attr="transfers",
+            )
+        )
+
+    @operation(
+        "GET /sequence/transfers/{transfer_id}", "GET /sequence/activity/{org_id}/{transfer_id}"
+    )
+    async def get_transfer(
+        self, transfer_id: str, *, org_id: str | None = None
+    ) -> m.TransferSummary:
+        """A transfer by Sequence's id or Purser's (``seqt_…``, ``fund_…``); ``org_id``
+        (ignored by the server) selects the ``/activity/{org_id}/{transfer_id}`` form."""
+        path = (
+            f"/sequence/transfers/{_p(transfer_id)}"
+            if org_id is None
+            else f"/sequence/activity/{_p(org_id)}/{_p(transfer_id)}"
+        )
+        return await self._request(call("GET", path, m.TransferSummary))
+
+    @operation("POST /sequence/transfers")
+    async def create_transfer(
+        self,
+        source_id: str,
+        destination_id: str,
+        amount_cents: int,
+        *,
+        source_type: str | None = None,
+        destination_type: str | None = None,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> m.TransferResult:
+        """Move ``amount_cents`` (at least 100) between the organisation's accounts, through
+        the per-transfer and daily limits. ``status`` is ``completed`` when Sequence
+        finished within the server's wait, else ``pending`` (answered 202; follow it with
+        ``get_transfer``). A limit or Sequence's refusal raises ``BadRequestError``. The
+        idempotency key makes a retry return the same transfer, never a second one."""
+        if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
+            raise TypeError("amount_cents is an int number of cents")
+        body: dict[str, Any] = {
+            "source_id": source_id,
+            "destination_id": destination_id,
+            "amount_cents": amount_cents,
+            "source_type": source_type,
+            "destination_type": destination_type,
+            "description": description,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        return await self._request(
+            call(
+                "POST",
+                "/sequence/transfers",
+                m.TransferResult,
+                json=body,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("GET /sequence/connection")
+    async def get_sequence_connection(self) -> m.SequenceConnection:
+        """Which Sequence organisation the owner's gateway talks to."""
+        return await self._request(call("GET", "/sequence/connection", m.SequenceConnection))
+
+    @operation("PUT /sequence/connection")
+    async def set_sequence_connection(
+        self, api_key: str, *, base_url: str | None = None
+    ) -> m.SequenceConnection:
+        """Store the owner's Sequence Platform API key (encrypted; shown back by its last
+        four characters), and optionally the API's URL. ``ConflictError`` while a
+        transfer's outcome is unknown."""
+        body = {"api_key": api_key, "base_url": base_url}
+        body = {k: v for k, v in body.items() if v is not None}
+        return await self._request(
+            call("PUT", "/sequence/connection", m.SequenceConnection, json=body)
+        )
+
+    @operation("DELETE /sequence/connection")
+    async def delete_sequence_connection(self) -> m.SequenceConnection:
+        """Forget the owner's key; the deployment's default (or the sandbox) applies again."""
+        return await self._request(call("DELETE", "/sequence/connection", m.SequenceConnection))
+
+    @operation("GET /sequence/limits")
+    async def get_sequence_limits(self) -> m.SequenceLimits:
+        """The per-transfer and daily limits (cents) and today's use."""
+        return await self._request(call("GET", "/sequence/limits", m.SequenceLimits))
+
+    @operation("PUT /sequence/limits")
+    async def set_sequence_limits(
+        self,
+        *,
+        max_transfer_cents: int | Unset | None = UNSET,
+        max_daily_transfer_cents: int | Unset | None = UNSET,
+    ) -> m.SequenceLimits:
+        """Change the limits given (cents); ``None`` goes back to the deployment's default,
+        omitted ones stay."""
+        given = {
+            "max_transfer_cents": max_transfer_cents,
+            "max_daily_transfer_cents": max_daily_transfer_cents,
+        }
+        body = {k: v for k, v in given.items() if not isinstance(v, Unset)}
+        return await self._request(call("PUT", "/sequence/limits", m.SequenceLimits, json=body))
+
+    # -- wallet funding ----------------------------------------------------------------
+
+    @operation("POST /agents/{agent_id}/wallet/fund")
+    async def fund_wallet(
+        self,
+        agent_id: str,
+        pod_id: str,
+        amount: Money,
+        *,
+        source: str = "sequence",
+        idempotency_key: str | None = None,
+    ) -> m.Funding:
+        """Fund a dollar wallet from a Sequence pod (at par). The wallet is credited only
+        once Sequence completes the transfer (``status`` ``completed``, else ``pending``:
+        follow it with ``get_funding``), never twice, also when a retry resends it. A
+        failure credits nothing and raises ``BadRequestError`` naming the ``fund_…`` id."""
+        body = {"source": source, "pod_id": pod_id, "amount": money(amount)}
+        return await self._request(
+            call(
+                "POST",
+                f"/agents/{_p(agent_id)}/wallet/fund",
+                m.Funding,
+                json=body,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("GET /fundings/{funding_id}")
+    async def get_funding(self, funding_id: str) -> m.Funding:
+        """A wallet funding and its state."""
+        return await self._request(call("GET", f"/fundings/{_p(funding_id)}", m.Funding))
+
     # -- audit -------------------------------------------------------------------------
 
+    @operation("GET /audit")
     def list_audit(self, *, page_size: int = 50) -> AsyncIterator[m.AuditRecord]:
         """Every audit record of the key's owner and mode, by cursor."""
         return self._paginate(Pager(call("GET", "/audit", m.AuditPage), "envelope", page_size))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
@@ -22,6 +22,7 @@ from purser.errors import (
 )
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v1"
@@ -41,6 +42,44 @@ class Unset:
 
 
 UNSET = Unset()
+
+
+#: One API operation as the OpenAPI document names it: (HTTP method, path under ``/api/v1``
+#: with its ``{parameters}``), e.g. ``("GET", "/agents/{agent_id}")``.
+Route = tuple[str, str]
+_ROUTES_ATTR = "__purser_routes__"
+
+
+def operation(*operations: str) -> Callable[[F], F]:
+    """Declare which API operations a client method calls (``"GET /agents/{agent_id}"``).
+
+    The table this builds (``route_table``) is what the test suite compares with the
+    server's OpenAPI document: a route without a method, or a method that calls a route
+    it did not declare, fails there."""
+    routes = tuple(_parse_route(text) for text in operations)
+
+    def mark(method: F) -> F:
+        setattr(method, _ROUTES_ATTR, routes)
+        return method
+
+    return mark
+
+
+def _parse_route(text: str) -> Route:
+    verb, _, path = text.partition(" ")
+    if not verb.isupper() or not path.startswith("/"):
+        raise ValueError(f"not an operation: {text!r} (write 'GET /path')")
+    return verb, path
+
+
+def route_table(client: type) -> dict[str, tuple[Route, ...]]:
+    """Every method of ``client`` (``PurserClient`` or ``AsyncPurserClient``) that calls the
+    API, with the operations it calls."""
+    return {
+        name: getattr(member, _ROUTES_ATTR)
+        for name, member in vars(client).items()
+        if hasattr(member, _ROUTES_ATTR)
+    }
 
 
 def money(value: Money) -> str:
@@ -85,6 +124,12 @@ class Call(Generic[T]):
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     idempotency_key: str | None = None
+    #: Whether sending it again after a lost answer is harmless: reads, changes that
+    #: set a state (PUT, PATCH, DELETE, flag, authorize), and the POSTs whose answer the
+    #: server stores under the ``Idempotency-Key`` and replays. ``False`` for the POSTs it
+    #: does not replay (a new key, a webhook subscription, a test or replayed delivery, a
+    #: secret rotation): a resend would do them twice.
+    resendable: bool = True
 
     @property
     def mutating(self) -> bool:
@@ -104,38 +149,51 @@ def call(
     params: Mapping[str, Any] | None = None,
     json: Any = None,
     idempotency_key: str | None = None,
+    resendable: bool = True,
 ) -> Call[T]:
     adapter: TypeAdapter[T] | None = None
     if model is not type(None):
         adapter = TypeAdapter(model)
-    return Call(method, path, adapter, clean(params or {}), json, idempotency_key)
+    return Call(method, path, adapter, clean(params or {}), json, idempotency_key, resendable)
 
 
 @dataclass(frozen=True)
 class Pager(Generic[T]):
-    """How a list continues: ``offset``, ``after`` (the last item's id in ``param``) or
-    ``envelope`` (``{data, next_cursor}``, ``cursor`` param)."""
+    """How a list continues: ``offset``; ``after`` (the last item's id in ``param``);
+    ``envelope`` (``{data, next_cursor}``, ``cursor`` param); or ``connection`` (the
+    Sequence gateway's ``{transfers, has_next_page, end_cursor}``, ``after`` param, page
+    size in ``first``). ``items_attr`` names the list in an envelope or connection page."""
 
     call: Call[list[T]] | Call[Any]
-    kind: Literal["offset", "after", "envelope"]
+    kind: Literal["offset", "after", "envelope", "connection"]
     page_size: int
     param: str = "cursor"
     id_attr: str = ""
+    size_param: str = "limit"
+    items_attr: str = "data"
 
     def first(self) -> Call[Any]:
-        return self.with_params({"limit": self.page_size})
+        return self.with_params({self.size_param: self.page_size})
 
     def with_params(self, extra: Mapping[str, Any]) -> Call[Any]:
         c = self.call
-        return Call(c.method, c.path, c.adapter, {**c.params, **extra}, c.json, None)
+        return Call(c.method, c.path, c.adapter, {**c.params, **extra}, c.json, None, c.resendable)
 
     def items(self, page: Any) -> list[T]:
-        return list(page.data) if self.kind == "envelope" else list(page)
+        if self.kind in ("envelope", "connection"):
+            return list(getattr(page, self.items_attr))
+        return list(page)
 
     def next(self, current: Call[Any], page: Any) -> Call[Any] | None:
         if self.kind == "envelope":
             cursor = page.next_cursor
             return None if not cursor else self.with_params({**current.params, "cursor": cursor})
+        if self.kind == "connection":
+            # A filtered page may be short and still have more after it: only the flag
+            # tells the end.
+            if not page.has_next_page or not page.end_cursor:
+                return None
+            return self.with_params({**current.params, self.param: page.end_cursor})
         items = list(page)
         if len(items) < self.page_size:
             return None
@@ -153,9 +211,18 @@ def headers_for(call: Call[Any], api_key: str) -> dict[str, str]:
     return headers
 
 
-def is_retryable(error: BaseException) -> bool:
-    if isinstance(error, APIConnectionError | RateLimitError | InternalServerError):
+def is_retryable(error: BaseException, call: Call[Any] | None = None) -> bool:
+    """Network errors, 429, 5xx and ``idempotency_key_in_use``. A call that is not
+    ``resendable`` is retried only when it surely did not run: the connection could not be
+    made, or 429 (refused before anything ran). A lost answer or a 5xx (which may come
+    from a proxy that lost the answer) is raised instead of doing it twice."""
+    resendable = call is None or call.resendable
+    if isinstance(error, APIConnectionError):
+        return resendable or not error.request_sent
+    if isinstance(error, RateLimitError):
         return True
+    if isinstance(error, InternalServerError):
+        return resendable
     return isinstance(error, IdempotencyConflictError) and error.code == "idempotency_key_in_use"
 
 
@@ -170,5 +237,11 @@ def wait_for(state: RetryCallState) -> float:
     return float(_backoff(state))
 
 
+#: Failures before a byte of the request left: resending cannot do anything twice.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
 def connection_error(error: httpx.TransportError) -> APIConnectionError:
-    return APIConnectionError(f"{type(error).__name__}: {error}")
+    return APIConnectionError(
+        f"{type(error).__name__}: {error}", request_sent=not isinstance(error, _NOT_SENT)
+    )

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from purser._core import (
     is_retryable,
     money,
     money_or_none,
+    operation,
     resolve_settings,
     wait_for,
 )
@@ -37,6 +39,13 @@ T = TypeVar("T")
 
 def _p(segment: str) -> str:
     return quote(segment, safe="")
+
+
+def _joined(values: Iterable[str] | None) -> str | None:
+    """A filter as the gateway takes it: comma-separated (a str is sent as given)."""
+    if values is None or isinstance(values, str):
+        return values
+    return ",".join(values)
 
 
 class PurserClient:
@@ -95,7 +104,7 @@ class PurserClient:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_for,
-            retry=retry_if_exception(is_retryable),
+            retry=retry_if_exception(lambda error: is_retryable(error, c)),
             reraise=True,
         )
         response: httpx.Response | None = None
@@ -112,8 +121,59 @@ class PurserClient:
             yield from pager.items(page)
             current = pager.next(current, page)
 
+    # -- health ------------------------------------------------------------------------
+
+    @operation("GET /health")
+    def health(self) -> m.Health:
+        """Liveness: ``status == "ok"`` while the process is up (needs no key)."""
+        return self._request(call("GET", "/health", m.Health))
+
+    @operation("GET /health/ready")
+    def readiness(self) -> m.Readiness:
+        """Readiness: the database answers (else 503, an ``InternalServerError``)."""
+        return self._request(call("GET", "/health/ready", m.Readiness))
+
+    # -- API keys ----------------------------------------------------------------------
+
+    @operation("POST /keys")
+    def create_key(
+        self,
+        name: str | None = None,
+        *,
+        agent_id: str | None = None,
+        scopes: Iterable[str] | None = None,
+        tier: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> m.ApiKeyCreated:
+        """Issue a key for the caller's owner, within the calling key's powers (its scopes,
+        its agent if it is restricted to one, a tier no higher — ``free`` < ``standard`` <
+        ``enterprise`` — and an expiry no later); omitted fields stay within them. The
+        answer's ``secret`` is the whole key, shown only now. Past the ceiling:
+        ``PermissionDeniedError`` with code ``key_ceiling_exceeded``. The server keeps no
+        copy of the answer to replay, so a request whose answer was lost is not resent."""
+        body: dict[str, Any] = {
+            "name": name,
+            "agent_id": agent_id,
+            "scopes": None if scopes is None else list(scopes),
+            "tier": tier,
+            "expires_at": None if expires_at is None else expires_at.isoformat(),
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._request(call("POST", "/keys", m.ApiKeyCreated, json=body, resendable=False))
+
+    @operation("GET /keys")
+    def list_keys(self) -> list[m.ApiKey]:
+        """The owner's keys of the calling key's mode, without their secrets."""
+        return self._request(call("GET", "/keys", list[m.ApiKey]))
+
+    @operation("DELETE /keys/{key_id}")
+    def revoke_key(self, key_id: str) -> m.ApiKey:
+        """Revoke a key (at once; revoking twice is harmless)."""
+        return self._request(call("DELETE", f"/keys/{_p(key_id)}", m.ApiKey))
+
     # -- agents and wallets ------------------------------------------------------------
 
+    @operation("POST /agents")
     def register_agent(
         self,
         name: str,
@@ -147,16 +207,42 @@ class PurserClient:
             call("POST", "/agents", m.AgentCreated, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("GET /agents/{agent_id}")
     def get_agent(self, agent_id: str) -> m.Agent:
         return self._request(call("GET", f"/agents/{_p(agent_id)}", m.Agent))
 
+    @operation("PATCH /agents/{agent_id}")
+    def update_agent(
+        self,
+        agent_id: str,
+        *,
+        name: str | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        is_active: bool | Unset = UNSET,
+        enforce_authorized_services: bool | Unset = UNSET,
+    ) -> m.Agent:
+        """Change the fields given; omitted ones stay. ``is_active=False`` stops the agent
+        paying; ``enforce_authorized_services=True`` lets it pay only its authorized
+        services (``authorize_service``)."""
+        given = {
+            "name": name,
+            "description": description,
+            "is_active": is_active,
+            "enforce_authorized_services": enforce_authorized_services,
+        }
+        body = {k: v for k, v in given.items() if not isinstance(v, Unset)}
+        return self._request(call("PATCH", f"/agents/{_p(agent_id)}", m.Agent, json=body))
+
+    @operation("GET /agents")
     def list_agents(self, *, page_size: int = 50) -> Iterator[m.Agent]:
         """Every agent of the key's owner, fetched page by page."""
         return self._paginate(Pager(call("GET", "/agents", list[m.Agent]), "offset", page_size))
 
+    @operation("GET /agents/{agent_id}/wallet")
     def get_wallet(self, agent_id: str) -> m.Wallet:
         return self._request(call("GET", f"/agents/{_p(agent_id)}/wallet", m.Wallet))
 
+    @operation("PATCH /agents/{agent_id}/wallet/limits")
     def update_limits(
         self,
         agent_id: str,
@@ -189,6 +275,7 @@ class PurserClient:
 
     # -- payments ----------------------------------------------------------------------
 
+    @operation("POST /payments")
     def pay(
         self,
         agent_id: str,
@@ -217,6 +304,7 @@ class PurserClient:
             call("POST", "/payments", m.PaymentResult, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("GET /payments/estimate")
     def estimate(self, amount: Money, currency: str = "USDC") -> m.PaymentEstimate:
         """The server's fee and total for paying ``amount``."""
         return self._request(
@@ -228,6 +316,7 @@ class PurserClient:
             )
         )
 
+    @operation("GET /agents/{agent_id}/wallet", "GET /payments/estimate")
     def can_afford(self, agent_id: str, amount: Money, currency: str | None = None) -> bool:
         """Whether the wallet's available balance covers ``amount`` plus the server's fee
         (``currency`` defaults to the wallet's). Limits are checked at payment time."""
@@ -237,9 +326,11 @@ class PurserClient:
             return False
         return wallet.balance >= estimate.total
 
+    @operation("GET /payments/{tx_id}")
     def get_transaction(self, tx_id: str) -> m.Transaction:
         return self._request(call("GET", f"/payments/{_p(tx_id)}", m.Transaction))
 
+    @operation("GET /agents/{agent_id}/transactions")
     def list_transactions(self, agent_id: str, *, page_size: int = 50) -> Iterator[m.Transaction]:
         """Every transaction of the agent, newest first, fetched page by page."""
         first = call("GET", f"/agents/{_p(agent_id)}/transactions", list[m.Transaction])
@@ -247,6 +338,7 @@ class PurserClient:
 
     # -- holds -------------------------------------------------------------------------
 
+    @operation("POST /payments/holds")
     def create_hold(
         self,
         agent_id: str,
@@ -271,6 +363,7 @@ class PurserClient:
             call("POST", "/payments/holds", m.Hold, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("POST /payments/holds/{hold_id}/capture")
     def capture_hold(
         self, hold_id: str, amount: Money | None = None, *, idempotency_key: str | None = None
     ) -> m.Hold:
@@ -286,6 +379,7 @@ class PurserClient:
             )
         )
 
+    @operation("POST /payments/holds/{hold_id}/void")
     def void_hold(self, hold_id: str, *, idempotency_key: str | None = None) -> m.Hold:
         return self._request(
             call(
@@ -296,11 +390,19 @@ class PurserClient:
             )
         )
 
+    @operation("GET /payments/holds/{hold_id}")
     def get_hold(self, hold_id: str) -> m.Hold:
         return self._request(call("GET", f"/payments/holds/{_p(hold_id)}", m.Hold))
 
+    @operation("GET /agents/{agent_id}/holds")
+    def list_holds(self, agent_id: str, *, page_size: int = 50) -> Iterator[m.Hold]:
+        """Every hold of the agent, newest first, fetched page by page."""
+        first = call("GET", f"/agents/{_p(agent_id)}/holds", list[m.Hold])
+        return self._paginate(Pager(first, "offset", page_size))
+
     # -- refunds -----------------------------------------------------------------------
 
+    @operation("POST /payments/{tx_id}/refund")
     def refund(
         self,
         tx_id: str,
@@ -322,11 +424,13 @@ class PurserClient:
             )
         )
 
+    @operation("GET /payments/{tx_id}/refunds")
     def list_refunds(self, tx_id: str) -> list[m.Refund]:
         return self._request(call("GET", f"/payments/{_p(tx_id)}/refunds", list[m.Refund]))
 
     # -- payment requests --------------------------------------------------------------
 
+    @operation("POST /payments/request")
     def create_payment_request(
         self,
         requester_agent_id: str,
@@ -357,6 +461,7 @@ class PurserClient:
             )
         )
 
+    @operation("POST /payments/request/{request_id}/pay")
     def pay_payment_request(
         self, request_id: str, *, idempotency_key: str | None = None
     ) -> m.PaymentResult:
@@ -369,6 +474,7 @@ class PurserClient:
             )
         )
 
+    @operation("DELETE /payments/request/{request_id}")
     def cancel_payment_request(
         self, request_id: str, *, idempotency_key: str | None = None
     ) -> m.PaymentRequest:
@@ -381,9 +487,11 @@ class PurserClient:
             )
         )
 
+    @operation("GET /payments/request/{request_id}")
     def get_payment_request(self, request_id: str) -> m.PaymentRequest:
         return self._request(call("GET", f"/payments/request/{_p(request_id)}", m.PaymentRequest))
 
+    @operation("GET /payments/request")
     def list_payment_requests(
         self, *, status: str | None = None, role: str | None = None, page_size: int = 50
     ) -> Iterator[m.PaymentRequest]:
@@ -397,6 +505,7 @@ class PurserClient:
 
     # -- merchants and catalog ---------------------------------------------------------
 
+    @operation("POST /merchants")
     def create_merchant(
         self,
         name: str,
@@ -417,14 +526,22 @@ class PurserClient:
             call("POST", "/merchants", m.Merchant, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("GET /merchants/{merchant_id}")
     def get_merchant(self, merchant_id: str) -> m.Merchant:
         return self._request(call("GET", f"/merchants/{_p(merchant_id)}", m.Merchant))
 
+    @operation("GET /merchants/{merchant_id}/wallet")
+    def get_merchant_wallet(self, merchant_id: str) -> m.MerchantWallet:
+        """The merchant's wallet and balance (what its payments brought in)."""
+        return self._request(call("GET", f"/merchants/{_p(merchant_id)}/wallet", m.MerchantWallet))
+
+    @operation("GET /merchants")
     def list_merchants(self, *, page_size: int = 50) -> Iterator[m.Merchant]:
         return self._paginate(
             Pager(call("GET", "/merchants", list[m.Merchant]), "offset", page_size)
         )
 
+    @operation("POST /catalog/products")
     def create_product(
         self,
         merchant_id: str,
@@ -451,9 +568,35 @@ class PurserClient:
             call("POST", "/catalog/products", m.Product, json=body, idempotency_key=idempotency_key)
         )
 
+    @operation("GET /catalog/products/{product_id}")
     def get_product(self, product_id: str) -> m.Product:
         return self._request(call("GET", f"/catalog/products/{_p(product_id)}", m.Product))
 
+    @operation("PATCH /catalog/products/{product_id}")
+    def update_product(
+        self,
+        product_id: str,
+        *,
+        name: str | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        price: Money | Unset = UNSET,
+        category: str | Unset | None = UNSET,
+        in_stock: bool | Unset = UNSET,
+    ) -> m.Product:
+        """Change the fields given (``None`` clears ``description`` or ``category``)."""
+        given: dict[str, Any] = {
+            "name": name,
+            "description": description,
+            "price": price if isinstance(price, Unset) else money(price),
+            "category": category,
+            "in_stock": in_stock,
+        }
+        body = {k: v for k, v in given.items() if not isinstance(v, Unset)}
+        return self._request(
+            call("PATCH", f"/catalog/products/{_p(product_id)}", m.Product, json=body)
+        )
+
+    @operation("GET /catalog/products")
     def list_products(
         self,
         *,
@@ -476,6 +619,7 @@ class PurserClient:
 
     # -- webhooks ----------------------------------------------------------------------
 
+    @operation("POST /webhooks")
     def create_webhook(
         self,
         url: str,
@@ -484,17 +628,112 @@ class PurserClient:
         description: str | None = None,
         idempotency_key: str | None = None,
     ) -> m.WebhookCreated:
-        """Subscribe ``url``; the answer's ``secret`` (``whsec_…``) is shown only now."""
-        body: dict[str, Any] = {"url": url, "events": events}
+        """Subscribe ``url`` to ``events`` (``list_event_types``); the answer's ``secret``
+        (``whsec_…``) is shown only now. The server does not replay this request, so one
+        whose answer was lost is not resent (that would subscribe twice)."""
+        body: dict[str, Any] = {"url": url, "events": list(events)}
         if description is not None:
             body["description"] = description
         return self._request(
-            call("POST", "/webhooks", m.WebhookCreated, json=body, idempotency_key=idempotency_key)
+            call(
+                "POST",
+                "/webhooks",
+                m.WebhookCreated,
+                json=body,
+                idempotency_key=idempotency_key,
+                resendable=False,
+            )
         )
 
+    @operation("GET /webhooks")
     def list_webhooks(self) -> list[m.Webhook]:
         return self._request(call("GET", "/webhooks", list[m.Webhook]))
 
+    @operation("GET /webhooks/events/types")
+    def list_event_types(self) -> list[m.EventType]:
+        """Every event type a subscription can receive, with what it means."""
+        return self._request(call("GET", "/webhooks/events/types", list[m.EventType]))
+
+    @operation("GET /webhooks/{subscription_id}")
+    def get_webhook(self, subscription_id: str) -> m.Webhook:
+        """A subscription and its delivery counts (never its secret)."""
+        return self._request(call("GET", f"/webhooks/{_p(subscription_id)}", m.Webhook))
+
+    @operation("PATCH /webhooks/{subscription_id}")
+    def update_webhook(
+        self,
+        subscription_id: str,
+        *,
+        url: str | Unset = UNSET,
+        events: Iterable[str] | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        is_active: bool | Unset = UNSET,
+    ) -> m.Webhook:
+        """Change the fields given; ``is_active=True`` re-enables a disabled subscription."""
+        given: dict[str, Any] = {
+            "url": url,
+            "events": events if isinstance(events, Unset) else list(events),
+            "description": description,
+            "is_active": is_active,
+        }
+        body = {k: v for k, v in given.items() if not isinstance(v, Unset)}
+        return self._request(
+            call("PATCH", f"/webhooks/{_p(subscription_id)}", m.Webhook, json=body)
+        )
+
+    @operation("POST /webhooks/{subscription_id}/test")
+    def test_webhook(self, subscription_id: str) -> m.TestDelivery:
+        """Queue a ``webhook.test`` event for this subscription only (202)."""
+        return self._request(
+            call(
+                "POST",
+                f"/webhooks/{_p(subscription_id)}/test",
+                m.TestDelivery,
+                resendable=False,
+            )
+        )
+
+    @operation("POST /webhooks/{subscription_id}/rotate-secret")
+    def rotate_webhook_secret(self, subscription_id: str) -> m.WebhookCreated:
+        """A new ``secret``, shown only now; the previous one keeps signing beside it for
+        24 hours (``webhooks.verify`` accepts either)."""
+        return self._request(
+            call(
+                "POST",
+                f"/webhooks/{_p(subscription_id)}/rotate-secret",
+                m.WebhookCreated,
+                resendable=False,
+            )
+        )
+
+    @operation("GET /webhooks/{subscription_id}/deliveries")
+    def list_webhook_deliveries(
+        self, subscription_id: str, *, limit: int = 50
+    ) -> list[m.DeliveryAttempt]:
+        """The subscription's latest delivery attempts (at most ``limit``, up to 200),
+        newest first: status code, latency, error, next retry. The route does not page."""
+        return self._request(
+            call(
+                "GET",
+                f"/webhooks/{_p(subscription_id)}/deliveries",
+                list[m.DeliveryAttempt],
+                params={"limit": limit},
+            )
+        )
+
+    @operation("POST /webhooks/{subscription_id}/deliveries/{event_id}/replay")
+    def replay_webhook_delivery(self, subscription_id: str, event_id: str) -> m.TestDelivery:
+        """Deliver an event to this subscription again (dead-lettered ones too), 202."""
+        return self._request(
+            call(
+                "POST",
+                f"/webhooks/{_p(subscription_id)}/deliveries/{_p(event_id)}/replay",
+                m.TestDelivery,
+                resendable=False,
+            )
+        )
+
+    @operation("DELETE /webhooks/{subscription_id}")
     def delete_webhook(self, subscription_id: str, *, idempotency_key: str | None = None) -> None:
         self._request(
             call(
@@ -507,12 +746,15 @@ class PurserClient:
 
     # -- risk --------------------------------------------------------------------------
 
+    @operation("GET /risk/agents/{agent_id}/score")
     def get_risk_score(self, agent_id: str) -> m.RiskScore:
         return self._request(call("GET", f"/risk/agents/{_p(agent_id)}/score", m.RiskScore))
 
+    @operation("GET /risk/agents/{agent_id}/profile")
     def get_risk_profile(self, agent_id: str) -> m.RiskProfile:
         return self._request(call("GET", f"/risk/agents/{_p(agent_id)}/profile", m.RiskProfile))
 
+    @operation("POST /risk/agents/{agent_id}/flag")
     def flag_agent(
         self, agent_id: str, reason: str, *, idempotency_key: str | None = None
     ) -> m.FlagState:
@@ -526,6 +768,7 @@ class PurserClient:
             )
         )
 
+    @operation("DELETE /risk/agents/{agent_id}/flag")
     def unflag_agent(self, agent_id: str, *, idempotency_key: str | None = None) -> m.FlagState:
         return self._request(
             call(
@@ -536,6 +779,7 @@ class PurserClient:
             )
         )
 
+    @operation("POST /risk/agents/{agent_id}/authorize")
     def authorize_service(
         self, agent_id: str, service_id: str, *, idempotency_key: str | None = None
     ) -> m.AuthorizedServices:
@@ -549,6 +793,7 @@ class PurserClient:
             )
         )
 
+    @operation("DELETE /risk/agents/{agent_id}/authorize/{service_id}")
     def revoke_service(
         self, agent_id: str, service_id: str, *, idempotency_key: str | None = None
     ) -> m.AuthorizedServices:
@@ -561,8 +806,207 @@ class PurserClient:
             )
         )
 
+    # -- the Sequence gateway (amounts in integer cents, as Sequence's) -----------------
+
+    @operation("GET /sequence/pods")
+    def list_pods(self) -> list[m.Pod]:
+        """Every pod of the owner's Sequence organisation, with its balance."""
+        return self._request(call("GET", "/sequence/pods", list[m.Pod]))
+
+    @operation("GET /sequence/pods/balance")
+    def get_total_balance(self) -> m.TotalBalance:
+        """The total over all pods, and how many there are."""
+        return self._request(call("GET", "/sequence/pods/balance", m.TotalBalance))
+
+    @operation("GET /sequence/pods/{pod_name}/balance")
+    def get_pod_balance(self, pod_name: str) -> m.Pod:
+        """A pod by name: case-insensitive, else the one pod whose name contains it
+        (``NotFoundError`` if none, ``ConflictError`` if several)."""
+        return self._request(call("GET", f"/sequence/pods/{_p(pod_name)}/balance", m.Pod))
+
+    @operation("GET /sequence/pods/detail/{pod_id}", "GET /sequence/pods/{org_id}/{pod_id}")
+    def get_pod(self, pod_id: str, *, org_id: str | None = None) -> m.PodDetail:
+        """One pod with its recent transfers. ``org_id`` (accepted and ignored by the
+        server: a Sequence key belongs to one organisation) selects the gateway's
+        ``/pods/{org_id}/{pod_id}`` form."""
+        path = (
+            f"/sequence/pods/detail/{_p(pod_id)}"
+            if org_id is None
+            else f"/sequence/pods/{_p(org_id)}/{_p(pod_id)}"
+        )
+        return self._request(call("GET", path, m.PodDetail))
+
+    @operation("GET /sequence/accounts")
+    def get_sequence_accounts(self) -> m.SequenceAccounts:
+        """Pods, ports (income sources) and external accounts, with balances."""
+        return self._request(call("GET", "/sequence/accounts", m.SequenceAccounts))
+
+    @operation("GET /sequence/activity/summary")
+    def get_activity_summary(self) -> m.ActivitySummary:
+        """This month's transfer count, rule executions and completed income."""
+        return self._request(call("GET", "/sequence/activity/summary", m.ActivitySummary))
+
+    @operation("GET /sequence/activity")
+    def list_activity(
+        self,
+        *,
+        statuses: Iterable[str] | None = None,
+        directions: Iterable[str] | None = None,
+        activity_types: Iterable[str] | None = None,
+        page_size: int = 50,
+    ) -> Iterator[m.TransferSummary]:
+        """Transfers across the organisation's accounts, newest first, every page (by
+        ``end_cursor``; ``page_size`` at most 100). Filters in the gateway's words
+        (``statuses=["COMPLETE"]``, ``directions=["INCOMING"]``…)."""
+        first = call(
+            "GET",
+            "/sequence/activity",
+            m.ActivityPage,
+            params={
+                "statuses": _joined(statuses),
+                "directions": _joined(directions),
+                "activity_types": _joined(activity_types),
+            },
+        )
+        return self._paginate(
+            Pager(
+                first,
+                "connection",
+                page_size,
+                param="after",
+                size_param="first",
+                items_attr="transfers",
+            )
+        )
+
+    @operation(
+        "GET /sequence/transfers/{transfer_id}", "GET /sequence/activity/{org_id}/{transfer_id}"
+    )
+    def get_transfer(self, transfer_id: str, *, org_id: str | None = None) -> m.TransferSummary:
+        """A transfer by Sequence's id or Purser's (``seqt_…``, ``fund_…``); ``org_id``
+        (ignored by the server) selects the ``/activity/{org_id}/{transfer_id}`` form."""
+        path = (
+            f"/sequence/transfers/{_p(transfer_id)}"
+            if org_id is None
+            else f"/sequence/activity/{_p(org_id)}/{_p(transfer_id)}"
+        )
+        return self._request(call("GET", path, m.TransferSummary))
+
+    @operation("POST /sequence/transfers")
+    def create_transfer(
+        self,
+        source_id: str,
+        destination_id: str,
+        amount_cents: int,
+        *,
+        source_type: str | None = None,
+        destination_type: str | None = None,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> m.TransferResult:
+        """Move ``amount_cents`` (at least 100) between the organisation's accounts, through
+        the per-transfer and daily limits. ``status`` is ``completed`` when Sequence
+        finished within the server's wait, else ``pending`` (answered 202; follow it with
+        ``get_transfer``). A limit or Sequence's refusal raises ``BadRequestError``. The
+        idempotency key makes a retry return the same transfer, never a second one."""
+        if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
+            raise TypeError("amount_cents is an int number of cents")
+        body: dict[str, Any] = {
+            "source_id": source_id,
+            "destination_id": destination_id,
+            "amount_cents": amount_cents,
+            "source_type": source_type,
+            "destination_type": destination_type,
+            "description": description,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._request(
+            call(
+                "POST",
+                "/sequence/transfers",
+                m.TransferResult,
+                json=body,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("GET /sequence/connection")
+    def get_sequence_connection(self) -> m.SequenceConnection:
+        """Which Sequence organisation the owner's gateway talks to."""
+        return self._request(call("GET", "/sequence/connection", m.SequenceConnection))
+
+    @operation("PUT /sequence/connection")
+    def set_sequence_connection(
+        self, api_key: str, *, base_url: str | None = None
+    ) -> m.SequenceConnection:
+        """Store the owner's Sequence Platform API key (encrypted; shown back by its last
+        four characters), and optionally the API's URL. ``ConflictError`` while a
+        transfer's outcome is unknown."""
+        body = {"api_key": api_key, "base_url": base_url}
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._request(call("PUT", "/sequence/connection", m.SequenceConnection, json=body))
+
+    @operation("DELETE /sequence/connection")
+    def delete_sequence_connection(self) -> m.SequenceConnection:
+        """Forget the owner's key; the deployment's default (or the sandbox) applies again."""
+        return self._request(call("DELETE", "/sequence/connection", m.SequenceConnection))
+
+    @operation("GET /sequence/limits")
+    def get_sequence_limits(self) -> m.SequenceLimits:
+        """The per-transfer and daily limits (cents) and today's use."""
+        return self._request(call("GET", "/sequence/limits", m.SequenceLimits))
+
+    @operation("PUT /sequence/limits")
+    def set_sequence_limits(
+        self,
+        *,
+        max_transfer_cents: int | Unset | None = UNSET,
+        max_daily_transfer_cents: int | Unset | None = UNSET,
+    ) -> m.SequenceLimits:
+        """Change the limits given (cents); ``None`` goes back to the deployment's default,
+        omitted ones stay."""
+        given = {
+            "max_transfer_cents": max_transfer_cents,
+            "max_daily_transfer_cents": max_daily_transfer_cents,
+        }
+        body = {k: v for k, v in given.items() if not isinstance(v, Unset)}
+        return self._request(call("PUT", "/sequence/limits", m.SequenceLimits, json=body))
+
+    # -- wallet funding ----------------------------------------------------------------
+
+    @operation("POST /agents/{agent_id}/wallet/fund")
+    def fund_wallet(
+        self,
+        agent_id: str,
+        pod_id: str,
+        amount: Money,
+        *,
+        source: str = "sequence",
+        idempotency_key: str | None = None,
+    ) -> m.Funding:
+        """Fund a dollar wallet from a Sequence pod (at par). The wallet is credited only
+        once Sequence completes the transfer (``status`` ``completed``, else ``pending``:
+        follow it with ``get_funding``), never twice, also when a retry resends it. A
+        failure credits nothing and raises ``BadRequestError`` naming the ``fund_…`` id."""
+        body = {"source": source, "pod_id": pod_id, "amount": money(amount)}
+        return self._request(
+            call(
+                "POST",
+                f"/agents/{_p(agent_id)}/wallet/fund",
+                m.Funding,
+                json=body,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("GET /fundings/{funding_id}")
+    def get_funding(self, funding_id: str) -> m.Funding:
+        """A wallet funding and its state."""
+        return self._request(call("GET", f"/fundings/{_p(funding_id)}", m.Funding))
+
     # -- audit -------------------------------------------------------------------------
 
+    @operation("GET /audit")
     def list_audit(self, *, page_size: int = 50) -> Iterator[m.AuditRecord]:
         """Every audit record of the key's owner and mode, by cursor."""
         return self._paginate(Pager(call("GET", "/audit", m.AuditPage), "envelope", page_size))

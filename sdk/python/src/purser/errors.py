@@ -52,7 +52,13 @@ class PurserError(Exception):
 
 
 class APIConnectionError(PurserError):
-    """No response: the network failed on every attempt."""
+    """No response: the network failed on every attempt. ``request_sent`` is ``False``
+    when the request never left (the connection could not be made), ``True`` when it may
+    have reached the server and only its answer was lost."""
+
+    def __init__(self, detail: str, *, request_sent: bool = True) -> None:
+        super().__init__(detail)
+        self.request_sent = request_sent
 
 
 class APIStatusError(PurserError):

@@ -1,4 +1,7 @@
-"""Response models. Amounts are ``Decimal``; unknown fields are kept, never an error."""
+"""Response models. Wallet-API amounts (``"15.99"`` on the wire) are ``Decimal``; the
+Sequence gateway speaks integer cents (``balance_cents: 150000``) and display text
+(``balance: "$1,500.00"``), exactly as its documents do, so those stay ``int`` and ``str``.
+Unknown fields are kept (``model.model_extra``), never an error."""
 
 from __future__ import annotations
 
@@ -25,7 +28,9 @@ class Agent(PurserModel):
 
 
 class VirtualCard(PurserModel):
-    pass
+    card_id: str
+    masked_number: str
+    is_active: bool = True
 
 
 class Wallet(PurserModel):
@@ -61,6 +66,15 @@ class Merchant(PurserModel):
     created_at: datetime | None = None
 
 
+class MerchantWallet(PurserModel):
+    wallet_id: str
+    merchant_id: str
+    balance: Decimal
+    currency: str
+    is_active: bool = True
+    created_at: datetime | None = None
+
+
 class Product(PurserModel):
     product_id: str
     name: str
@@ -70,6 +84,24 @@ class Product(PurserModel):
     category: str | None = None
     in_stock: bool = True
     merchant_id: str
+
+
+class RiskFactor(PurserModel):
+    """One rule that scored: its name (``velocity_hour``, ``large_amount``…), its points
+    and why."""
+
+    name: str
+    points: int
+    reason: str
+
+
+class RiskRecord(PurserModel):
+    """The risk decision stored with a payment: ``allow``, ``review`` or ``deny``."""
+
+    decision: str
+    score: int
+    level: str
+    factors: list[RiskFactor]
 
 
 class Transaction(PurserModel):
@@ -90,7 +122,7 @@ class Transaction(PurserModel):
     recipient_agent_id: str | None = None
     product_id: str | None = None
     refunded_amount: Decimal = Decimal(0)
-    risk: dict[str, Any] | None = None
+    risk: RiskRecord | None = None
 
 
 class PaymentResult(PurserModel):
@@ -161,13 +193,47 @@ class Webhook(PurserModel):
 
 
 class WebhookCreated(Webhook):
+    """A subscription with its ``whsec_…`` signing secret: shown at creation and on
+    ``rotate_webhook_secret`` only."""
+
     secret: str
 
 
+class EventType(PurserModel):
+    type: str
+    description: str
+
+
+class TestDelivery(PurserModel):
+    """An event queued for one subscription (``test_webhook``, ``replay_webhook_delivery``)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    event_id: str
+    status: str | None = None
+
+
+class DeliveryAttempt(PurserModel):
+    """One attempt to deliver an event: ``status_code`` (``None`` when nothing answered),
+    ``latency_ms``, ``error``, ``next_retry_at``; ``delivery_status`` is the event's."""
+
+    event_id: str
+    event_type: str
+    attempt: int
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = None
+    next_retry_at: datetime | None = None
+    attempted_at: datetime
+    delivery_status: str
+
+
 class RiskScore(PurserModel):
+    """``score`` from 0 to 100; ``level`` low, medium, high or critical."""
+
     score: float
     level: str
-    factors: list[Any]
+    factors: list[RiskFactor]
     details: dict[str, Any]
     is_acceptable: bool
 
@@ -214,3 +280,157 @@ class AuditRecord(PurserModel):
 class AuditPage(PurserModel):
     data: list[AuditRecord]
     next_cursor: str | None = None
+
+
+class Health(PurserModel):
+    status: str
+
+
+class Readiness(PurserModel):
+    status: str
+    database: str
+
+
+class ApiKey(PurserModel):
+    """An API key without its secret. ``agent_id`` set: a key restricted to that agent."""
+
+    key_id: str
+    name: str
+    owner_id: str
+    agent_id: str | None = None
+    scopes: list[str]
+    tier: str
+    mode: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKey):
+    """A new key; ``secret`` (``sk_test_…``) is the whole key, shown only this once."""
+
+    secret: str
+
+
+# -- the Sequence gateway: cents as integers, balances also as "$1,500.00" -----------------
+
+
+class Pod(PurserModel):
+    id: str
+    name: str
+    organization_id: str | None = None
+    balance_cents: int | None = None
+    balance: str | None = None
+
+
+class TotalBalance(PurserModel):
+    total_balance_cents: int
+    total_balance: str
+    pod_count: int
+
+
+class TransferSummary(PurserModel):
+    """A Sequence transfer: ``amount_cents``, ``amount`` as "$50.00", ``status`` as
+    Sequence reports it (``COMPLETE``, ``PENDING``…)."""
+
+    id: str
+    status: str
+    amount_cents: int
+    amount: str
+    direction: str | None = None
+    activity_type: str | None = None
+    source: dict[str, Any] | None = None
+    destination: dict[str, Any] | None = None
+    error_reason: str | None = None
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class PodDetail(Pod):
+    description: str | None = None
+    goal_amount_cents: int | None = None
+    available_balance_cents: int | None = None
+    balance_last_updated_at: datetime | None = None
+    recent_transfers: list[TransferSummary] = []
+
+
+class SequenceAccount(PurserModel):
+    """A pod, a port (income source) or an external account."""
+
+    id: str
+    name: str
+    type: str
+    institution: str | None = None
+    external_account_type: str | None = None
+    balance_cents: int | None = None
+    balance: str | None = None
+
+
+class SequenceAccounts(PurserModel):
+    pods: list[SequenceAccount]
+    ports: list[SequenceAccount]
+    accounts: list[SequenceAccount]
+
+
+class ActivitySummary(PurserModel):
+    transfer_count: int
+    rule_executions: int
+    total_incoming_cents: int
+    total_incoming: str
+    period_start: datetime | None = None
+
+
+class ActivityPage(PurserModel):
+    transfers: list[TransferSummary]
+    has_next_page: bool
+    end_cursor: str | None = None
+
+
+class TransferResult(PurserModel):
+    """``status`` ``completed`` (``transfer_id`` is Sequence's id) or ``pending`` (Sequence
+    is still working; a poller settles it); ``id`` is Purser's ``seqt_…`` id."""
+
+    status: str
+    transfer_id: str | None = None
+    id: str
+    amount_cents: int
+    source_id: str
+    destination_id: str
+    sequence_status: str | None = None
+    error: str | None = None
+
+
+class SequenceConnection(PurserModel):
+    """Which Sequence organisation the owner's gateway talks to: ``owner`` (its own key,
+    shown by ``key_hint`` only), ``default``, ``sandbox`` or ``none``."""
+
+    source: str
+    key_hint: str | None = None
+    base_url: str | None = None
+    updated_at: datetime | None = None
+
+
+class SequenceLimits(PurserModel):
+    """Per-transfer and daily limits of the owner's Sequence transfers, in cents."""
+
+    max_transfer_cents: int
+    max_daily_transfer_cents: int
+    used_today_cents: int
+    remaining_today_cents: int
+
+
+class Funding(PurserModel):
+    """A wallet funding from a Sequence pod: ``pending``, then ``completed`` (the wallet was
+    credited ``amount``, once) or ``failed`` (nothing credited, ``error`` says why)."""
+
+    funding_id: str
+    agent_id: str
+    wallet_id: str
+    status: str
+    amount: Decimal
+    currency: str
+    pod_id: str
+    transfer_id: str | None = None
+    error: str | None = None
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
