@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Header, Query, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,7 +24,8 @@ from app.kit.rate_limit import RateLimiter, client_bucket, failure_budget
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request, committed *before* the response is sent.
+    """One transaction per request, committed *before* the response is sent (rolled back
+    instead for a dry run: ``dry_run_requested``).
 
     Declared with ``scope="function"`` below: FastAPI then runs the code after ``yield``
     when the route returns and before it sends the response, so a failed commit becomes
@@ -37,6 +38,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+        if getattr(request.state, "dry_run", False):
+            # A dry run ran the real call; it ends here, having written nothing.
+            await session.rollback()
+            return
         await session.commit()
 
 
@@ -76,6 +81,77 @@ class ConflictingCredentials(AppError):
     status_code = 400
     code = "conflicting_credentials"
     title = "Bad request"
+
+
+class DryRunNotSupported(AppError):
+    status_code = 400
+    code = "dry_run_not_supported"
+    title = "Bad request"
+
+
+class InvalidDryRun(AppError):
+    status_code = 400
+    code = "invalid_dry_run"
+    title = "Bad request"
+
+
+#: The header that asks for a dry run: the whole pipeline, then a rollback.
+DRY_RUN_HEADER: Final = "Dry-Run"
+
+
+def dry_run_requested(request: Request) -> bool:
+    """Whether the request asks for a dry run: ``Dry-Run: true`` (``false`` or no header:
+    a real call). Raises 400 ``invalid_dry_run`` for any other value (a dry run taken for a
+    real call would move money), and 400 ``dry_run_not_supported`` on a route that offers
+    none (``SupportsDryRun``)."""
+    value = request.headers.get(DRY_RUN_HEADER)
+    if value is None or value == "false":
+        return False
+    if value != "true":
+        raise InvalidDryRun('Dry-Run must be "true" or "false"', param=DRY_RUN_HEADER)
+    if not getattr(request.scope.get("route"), "supports_dry_run", False):
+        raise DryRunNotSupported(
+            "this route has no dry run; it is offered on payments, holds, captures, "
+            "payment-request pays and refunds",
+            param=DRY_RUN_HEADER,
+        )
+    return True
+
+
+class SupportsDryRun:
+    """A dependency that marks a route as offering ``Dry-Run: true`` (and documents the
+    header): ``_authenticate`` then sets ``request.state.dry_run``, the session rolls back
+    instead of committing, the idempotency key is neither claimed nor stored, and
+    ``app.api.outcomes.respond`` answers the dry run's report."""
+
+    async def __call__(
+        self,
+        dry_run: Annotated[
+            str | None,
+            Header(
+                alias=DRY_RUN_HEADER,
+                description="`true`: run the whole pipeline (auth, state, risk, limits, "
+                "fee, funds) and answer 200 with the decision, writing nothing.",
+            ),
+        ] = None,
+    ) -> None:
+        # The header is a parameter for the OpenAPI document; ``_authenticate`` reads it.
+        del dry_run
+
+
+#: Declares that a route offers a dry run (``dependencies=[DRY_RUN]``).
+DRY_RUN: Final[Any] = Depends(SupportsDryRun())
+
+
+def supports_dry_run(dependant: Dependant) -> bool:
+    """Whether a route's ``dependant`` has ``SupportsDryRun`` among its dependencies."""
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        if isinstance(current.call, SupportsDryRun):
+            return True
+        pending.extend(current.dependencies)
+    return False
 
 
 class ClaimsIdempotencyKey:
@@ -132,7 +208,10 @@ async def _authenticate(
     (``(KeyClaim, row)``) for that dependency."""
     settings: Settings = request.app.state.settings
     claim = None
-    if getattr(request.scope.get("route"), "claims_idempotency_key", False):
+    if dry_run_requested(request):
+        # Checked before the key: a dry run claims no idempotency key.
+        request.state.dry_run = True
+    elif getattr(request.scope.get("route"), "claims_idempotency_key", False):
         key = presented_idempotency_key(request)
         if key is not None:
             claim = KeyClaim(request.method, request.url.path, key)
@@ -325,6 +404,7 @@ class AccessRoute(EdgeRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
         self.claims_idempotency_key = claims_idempotency_key(self.dependant)
+        self.supports_dry_run = supports_dry_run(self.dependant)
         access = access_of(self.dependant)
         if access is None:
             return

@@ -151,7 +151,11 @@ class _GetIdempotency(ClaimsIdempotencyKey):
     ) -> Idempotency:
         # The headers are parameters for the OpenAPI document; one reading checks them.
         del idempotency_key, x_idempotency_key
-        return Idempotency(request, session, principal, idempotency_header(request))
+        key = idempotency_header(request)
+        if getattr(request.state, "dry_run", False):
+            # A dry run writes nothing and replays nothing: its key is not used.
+            key = None
+        return Idempotency(request, session, principal, key)
 
 
 get_idempotency = _GetIdempotency()

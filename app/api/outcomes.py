@@ -12,19 +12,27 @@ from app.api.problems import PROBLEM_JSON, problem_members
 from app.api.request_context import request_id_var
 from app.config import Settings
 from app.domain.apikey.schemas import Principal
+from app.domain.payment import dry_run
 from app.domain.payment.errors import PaymentRefused
-from app.domain.payment.service import CallContext
+from app.domain.payment.service import CallContext, PolicyTrace
 
 
 def call_context(request: Request, principal: Principal) -> CallContext:
+    """The use case's context; for a dry run, with the trace its steps note their
+    decisions in (kept on the request for ``respond``)."""
     settings: Settings = request.app.state.settings
-    return CallContext(
+    dry_run = getattr(request.state, "dry_run", False)
+    context = CallContext(
         principal=principal,
         request_id=request_id_var.get(),
         now=request.app.state.clock(),
         tz=settings.limits_zone,
         risk_rules=request.app.state.risk_rules,
+        trace=PolicyTrace() if dry_run else None,
     )
+    if dry_run:
+        request.state.dry_run_context = context
+    return context
 
 
 async def respond(
@@ -35,6 +43,13 @@ async def respond(
     refused_body: dict[str, Any],
     status_code: int = 200,
 ) -> JSONResponse:
+    """The answer to a call that moves money: ``success`` (with ``status_code``), or the
+    refusal's problem details beside ``refused_body``; for a dry run, 200 with the
+    decision (``app.domain.payment.dry_run``), the same call having run."""
+    context: CallContext | None = getattr(idempotency.request.state, "dry_run_context", None)
+    if context is not None:
+        result = await dry_run.report(idempotency.session, context, refusal, status_code)
+        return JSONResponse(result.model_dump(mode="json"))
     if refusal is None:
         assert success is not None
         return await idempotency.respond(success, status_code=status_code)

@@ -3,13 +3,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 
-from app.api.deps import AccessRoute, PaymentReaderDep, SessionDep, scoped
+from app.api.deps import DRY_RUN, AccessRoute, PaymentReaderDep, SessionDep, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context, respond
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.hold import service as hold_service
 from app.domain.hold.schemas import HoldCapture, HoldCreate, HoldRead
+from app.domain.payment.schemas import DryRunResult
 
 router = APIRouter(
     prefix="/payments/holds", tags=["holds"], responses=AUTH_ERRORS, route_class=AccessRoute
@@ -35,7 +36,9 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
             "an authorized service, or risk denied"
         },
         **NOT_FOUND,
+        200: {"model": DryRunResult, "description": "`Dry-Run: true`: the decision"},
     },
+    dependencies=[DRY_RUN],
 )
 async def create_hold(
     payload: HoldCreate,
@@ -45,7 +48,8 @@ async def create_hold(
     request: Request,
 ) -> Response:
     """Reserve `amount` (plus its fee) of an agent's wallet for a merchant, for
-    `expires_in_minutes` (5 to 1440, default 30). It counts against the agent's limits now."""
+    `expires_in_minutes` (5 to 1440, default 30). It counts against the agent's limits now.
+    `Dry-Run: true`: the same call, rolled back; 200 with the decision (`DryRunResult`)."""
     replay = await idempotency.replay()
     if replay is not None:
         return replay
@@ -78,6 +82,7 @@ async def get_hold(
         **NOT_FOUND,
         **CONFLICT,
     },
+    dependencies=[DRY_RUN],
 )
 async def capture_hold(
     hold_id: str,
@@ -88,7 +93,8 @@ async def capture_hold(
     payload: HoldCapture | None = None,
 ) -> Response:
     """Pay the merchant from the hold: all of it, or `amount` (the rest is released). The
-    capture is a completed transaction: events `hold.captured` and `payment.completed`."""
+    capture is a completed transaction: events `hold.captured` and `payment.completed`.
+    `Dry-Run: true`: the same call, rolled back; 200 with the decision (`DryRunResult`)."""
     replay = await idempotency.replay()
     if replay is not None:
         return replay

@@ -3,7 +3,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
-from app.api.deps import AccessRoute, SessionDep, authenticated, scoped
+from app.api.deps import DRY_RUN, AccessRoute, SessionDep, authenticated, scoped
 from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
@@ -81,7 +81,10 @@ async def get_payment_request(
 
 
 @router.post(
-    "/{request_id}/pay", response_model=PaymentResult, responses={**NOT_FOUND, **NOT_PAYABLE}
+    "/{request_id}/pay",
+    response_model=PaymentResult,
+    responses={**NOT_FOUND, **NOT_PAYABLE},
+    dependencies=[DRY_RUN],
 )
 async def pay_payment_request(
     request_id: str,
@@ -90,7 +93,8 @@ async def pay_payment_request(
     idempotency: IdempotencyDep,
     request: Request,
 ) -> Response:
-    """Pay a pending request (same response as `POST /payments`), exactly once."""
+    """Pay a pending request (same response as `POST /payments`), exactly once.
+    `Dry-Run: true`: the same call, rolled back; 200 with the decision (`DryRunResult`)."""
     replay = await idempotency.replay()
     if replay is not None:
         return replay

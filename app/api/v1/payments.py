@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
 from app.api.deps import (
+    DRY_RUN,
     AccessRoute,
     PaymentReaderDep,
     SessionDep,
@@ -17,6 +18,7 @@ from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.domain.apikey.schemas import Principal, Scope
 from app.domain.payment import service as payment_service
 from app.domain.payment.schemas import (
+    DryRunResult,
     PaymentCreate,
     PaymentEstimate,
     PaymentResult,
@@ -59,7 +61,7 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", response_model=PaymentResult, responses=REFUSALS)
+@router.post("", response_model=PaymentResult, responses=REFUSALS, dependencies=[DRY_RUN])
 async def create_payment(
     payload: PaymentCreate,
     principal: Payer,
@@ -71,7 +73,11 @@ async def create_payment(
     """Pay a merchant (`merchant_id`) or another wallet (`recipient_wallet_id`) from an
     agent's wallet: `amount` (decimal string, `currency` default USDC), or `product_id` to
     pay its catalog price. A flat fee of the currency's fee schedule goes to fee revenue
-    in the same ledger entry. Send an `Idempotency-Key` to make retries safe."""
+    in the same ledger entry. Send an `Idempotency-Key` to make retries safe.
+
+    `Dry-Run: true` runs the same call through the whole pipeline and rolls it back:
+    200 with the decision (`allow` | `deny`), reasons, fee, projected balance, each limit
+    as it would stand, and the risk score (`DryRunResult`), writing nothing."""
     replay = await idempotency.replay()
     if replay is not None:
         return replay
@@ -105,9 +111,11 @@ async def estimate_payment(
     status_code=status.HTTP_201_CREATED,
     response_model=RefundRead,
     responses={
+        200: {"model": DryRunResult, "description": "`Dry-Run: true`: the decision"},
         409: {"model": Problem, "description": "Not refundable, or more than is left"},
         **NOT_FOUND,
     },
+    dependencies=[DRY_RUN],
 )
 async def refund_payment(
     tx_id: str,
@@ -119,7 +127,8 @@ async def refund_payment(
     payload: RefundCreate | None = None,
 ) -> Response:
     """Refund a completed payment, in full (no `amount`) or in part. The refunds of a
-    payment never add up to more than it; the fee is kept (`PURSER_REFUND_FEE_POLICY`)."""
+    payment never add up to more than it; the fee is kept (`PURSER_REFUND_FEE_POLICY`).
+    `Dry-Run: true`: the same call, rolled back; 200 with the projected balance."""
     replay = await idempotency.replay()
     if replay is not None:
         return replay
@@ -130,7 +139,9 @@ async def refund_payment(
         call_context(request, principal),
         return_fee=settings.refund_fee_policy == "return",
     )
-    return await idempotency.respond(refund, status_code=status.HTTP_201_CREATED)
+    return await respond(
+        idempotency, refund, None, refused_body={}, status_code=status.HTTP_201_CREATED
+    )
 
 
 @router.get("/{tx_id}/refunds", response_model=list[RefundRead], responses=NOT_FOUND)

@@ -88,6 +88,7 @@ async def authorize(
     )
     merchant_wallet = payee.wallet
     fee = await fee_service.fee_for(session, amount)
+    context.note(wallet_id=wallet.id, amount=amount, fee=fee)
     hold_id = new_id("hold")
     audit = AuditBatch(owner_id, hold_id, wallet.agent_id, amount, context, subject_type="hold")
     events: list[dict[str, Any]] = []
@@ -229,6 +230,7 @@ async def capture(
         "request_id": context.request_id,
         "hold_id": current.id,
     }
+    context.note(wallet_id=current.payer_wallet_id, amount=Money(captured, current.currency))
     frozen = payment_service.frozen_wallet_refusal(
         current.payer_wallet_id,
         current.agent_id,
@@ -265,6 +267,7 @@ async def capture(
     )
     money = Money(captured, row.currency)
     fee = await fee_service.fee_for(session, money)
+    context.note(fee=fee)
     assert current.payee_wallet_id is not None
     legs = [Leg(current.payee_account_id, money)]
     if fee.minor:

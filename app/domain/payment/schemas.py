@@ -1,7 +1,9 @@
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.domain.wallet.schemas import LimitStateRead
 from app.kit.money import AmountText
 from app.kit.schemas import CurrencyText, IdText, RequestSchema
 
@@ -77,3 +79,39 @@ class PaymentEstimate(BaseModel):
     fee: str
     total: str
     currency: str
+
+
+class DryRunReason(BaseModel):
+    code: str = Field(examples=["limit_exceeded"])
+    message: str = Field(
+        examples=["Amount 60.00 exceeds the daily limit of 100.00 (remaining 50.00)"]
+    )
+
+
+class DryRunResult(BaseModel):
+    """What the call would do, from the whole pipeline run and rolled back: nothing was
+    written. Amounts are decimal strings in the wallet's currency."""
+
+    dry_run: bool = Field(default=True, description="Always true: nothing was written.")
+    decision: str = Field(description="`allow` or `deny`.", examples=["allow"])
+    status_code: int = Field(description="The status the real call would answer.")
+    reasons: list[DryRunReason] = Field(
+        description="Why it would be refused (the refusal's `code` and message); empty "
+        "when allowed."
+    )
+    wallet_id: str | None = Field(description="The wallet the call debits (or credits).")
+    amount: str | None
+    fee: str | None = Field(description="The fee the call would charge; null where none.")
+    currency: str | None
+    projected_balance: str | None = Field(
+        description="The wallet's available balance after the call (unchanged if denied)."
+    )
+    projected_held_balance: str | None
+    limits: dict[str, LimitStateRead] = Field(
+        description="Each configured limit as it would stand after the call "
+        "(`used`, `remaining` projected; unchanged if denied)."
+    )
+    risk: dict[str, Any] | None = Field(
+        description="The risk assessment: `decision`, `score`, `level`, `factors`; null "
+        "where risk was not scored (a refusal before it, a refund, a capture)."
+    )

@@ -67,15 +67,49 @@ from app.models.ledger import AccountKind, EntryKind
 DEFAULT_CURRENCY = "USDC"
 
 
+@dataclass(slots=True)
+class PolicyTrace:
+    """What the pipeline decided on the way, noted for a dry run's answer (``dry_run``):
+    the paying (or credited) wallet, the amount and fee, the limits' decision and the risk
+    assessment. Filled by the steps that know each; None where a step did not run."""
+
+    wallet_id: str | None = None
+    amount: Money | None = None
+    fee: Money | None = None
+    risk: Assessment | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """Who asked and when: recorded with every attempt."""
+    """Who asked and when: recorded with every attempt. ``trace`` is set for a dry run
+    (``Dry-Run: true``): the steps note what they decided in it."""
 
     principal: Principal
     request_id: str | None
     now: datetime
     tz: ZoneInfo
     risk_rules: RiskRules = field(default_factory=RiskRules)
+    trace: PolicyTrace | None = None
+
+    def note(
+        self,
+        *,
+        wallet_id: str | None = None,
+        amount: Money | None = None,
+        fee: Money | None = None,
+        risk: Assessment | None = None,
+    ) -> None:
+        """Note what a step decided, for a dry run's answer (nothing without ``trace``)."""
+        if self.trace is None:
+            return
+        for name, value in (
+            ("wallet_id", wallet_id),
+            ("amount", amount),
+            ("fee", fee),
+            ("risk", risk),
+        ):
+            if value is not None:
+                setattr(self.trace, name, value)
 
 
 def system_context(now: datetime, tz: ZoneInfo) -> CallContext:
@@ -357,6 +391,7 @@ async def check_policy(
     risk, authorized = await risk_service.assess_attempt(
         session, wallet, payee_wallet, amount, context.now, context.risk_rules
     )
+    context.note(risk=risk)
     if wallet.agent_enforces_services and not authorized:
         return PolicyOutcome(
             RecipientNotAuthorized(
@@ -427,6 +462,7 @@ async def inflow_refusal(
     if payer.agent_is_flagged:
         return AgentFlagged(f"Agent {agent_id} is flagged: {payer.agent_flag_reason}")
     risk = await risk_service.assess_inflow(session, payer, amount, context.now, context.risk_rules)
+    context.note(wallet_id=payer.id, amount=amount, risk=risk)
     if risk.decision is Decision.deny:
         return RiskDenied(
             f"Risk score {risk.score} reaches the block score {context.risk_rules.block_score}: "
@@ -507,6 +543,7 @@ async def charge(
     owner_id = principal.owner_id
     agent_id = wallet.agent_id
     fee = await fee_service.fee_for(session, amount)
+    context.note(wallet_id=wallet.id, amount=amount, fee=fee)
     tx_id = new_id("tx")
     audit = AuditBatch(owner_id, tx_id, agent_id, amount, context)
     audit.add("payment_requested", {"fee": fee.minor, "to_wallet": payee_wallet.id})

@@ -76,6 +76,7 @@ async def refund(
     payee = await wallet_repository.get_wallet_any_owner(session, tx.to_wallet_id)
     assert payer is not None
     assert payee is not None
+    context.note(wallet_id=payer.id, amount=Money(amount, tx.currency))
     if payee.owner_id != owner_id:
         # The money would come out of another owner's wallet: only that owner may give
         # it back, and refunds across owners are not offered.

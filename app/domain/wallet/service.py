@@ -128,6 +128,23 @@ async def get_agent_wallet(session: AsyncSession, owner_id: str, agent_id: str) 
     return wallet
 
 
+async def read_limits(
+    session: AsyncSession, wallet: Row[Any], *, now: datetime, tz: ZoneInfo
+) -> dict[str, LimitStateRead]:
+    """Each configured limit of an agent's ``wallet`` as it stands at ``now``
+    (``limits.service.state``), amounts as decimal text in the wallet's currency."""
+    currency = wallet.currency
+    return {
+        name: LimitStateRead(
+            limit=format_amount(limit.limit, currency),
+            used=format_amount(limit.used, currency),
+            remaining=format_amount(limit.remaining, currency),
+            resets_at=limit.resets_at,
+        )
+        for name, limit in (await limits_service.state(session, wallet, now=now, tz=tz)).items()
+    }
+
+
 async def read_agent_wallet(
     session: AsyncSession, wallet: Row[Any], *, now: datetime, tz: ZoneInfo
 ) -> WalletRead:
@@ -138,7 +155,7 @@ async def read_agent_wallet(
         session, [wallet.available_account_id, wallet.held_account_id]
     )
     card = await repository.get_card(session, wallet.id)
-    limits = await limits_service.state(session, wallet, now=now, tz=tz)
+    limits = await read_limits(session, wallet, now=now, tz=tz)
     remaining = None
     if wallet.limit_total is not None:
         remaining = format_amount(max(wallet.limit_total - wallet.spent_total, 0), currency)
@@ -155,15 +172,7 @@ async def read_agent_wallet(
         limit_monthly=_amount(wallet.limit_monthly, currency),
         spent_total=format_amount(wallet.spent_total, currency),
         remaining_limit=remaining,
-        limits={
-            name: LimitStateRead(
-                limit=format_amount(limit.limit, currency),
-                used=format_amount(limit.used, currency),
-                remaining=format_amount(limit.remaining, currency),
-                resets_at=limit.resets_at,
-            )
-            for name, limit in limits.items()
-        },
+        limits=limits,
         frozen=wallet.owner_frozen or not wallet.is_active,
         virtual_card=None
         if card is None
