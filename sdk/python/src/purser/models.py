@@ -33,7 +33,22 @@ class VirtualCard(PurserModel):
     is_active: bool = True
 
 
+class LimitState(PurserModel):
+    """A configured limit as it stands: ``used`` in the current window (lifetime for
+    ``total``), ``remaining`` for the next payment, ``resets_at`` when the window starts
+    again (``None`` for ``per_tx`` and ``total``)."""
+
+    limit: Decimal
+    used: Decimal
+    remaining: Decimal
+    resets_at: datetime | None = None
+
+
 class Wallet(PurserModel):
+    """``balance`` is available now, ``held_balance`` reserved by pending holds; ``limits``
+    gives each configured limit (``per_tx``, ``daily``, ``weekly``, ``monthly``, ``total``)
+    as it stands; ``frozen``: the wallet moves no money."""
+
     wallet_id: str
     agent_id: str
     balance: Decimal
@@ -46,6 +61,8 @@ class Wallet(PurserModel):
     limit_monthly: Decimal | None = None
     spent_total: Decimal = Decimal(0)
     remaining_limit: Decimal | None = None
+    limits: dict[str, LimitState] = {}
+    frozen: bool = False
     virtual_card: VirtualCard | None = None
     is_active: bool = True
     created_at: datetime | None = None
