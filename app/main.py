@@ -8,6 +8,7 @@ from fastapi_offline import FastAPIOffline
 
 from app.api.edge import BodyLimitMiddleware, FramingMiddleware, UnexpectedErrorMiddleware
 from app.api.openapi import install_openapi
+from app.api.openapi_examples import install_examples
 from app.api.problems import install_problem_handlers
 from app.api.request_context import RequestContextMiddleware
 from app.api.retry import RetryOnConflictMiddleware
@@ -106,6 +107,7 @@ def create_app(*, database_url: str, settings: Settings | None = None) -> FastAP
         return {"name": "Purser", "docs": "/docs", "openapi": "/openapi.json", "api": "/api/v1"}
 
     install_openapi(app)
+    install_examples(app)
     return app
 
 
