@@ -1,6 +1,7 @@
 """Rendering of money movements that may be refused: success as the API reference's
 shape, refusal as the same shape plus problem-details members (and recorded)."""
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -15,6 +16,14 @@ from app.domain.apikey.schemas import Principal
 from app.domain.payment import dry_run
 from app.domain.payment.errors import PaymentRefused
 from app.domain.payment.service import CallContext, PolicyTrace
+from app.domain.test_clock import service as test_clock_service
+
+
+def owner_now(request: Request, principal: Principal) -> datetime:
+    """The caller's owner's now: the server's clock plus the owner's sandbox test clock
+    offset (read with the key; ``app.domain.test_clock``)."""
+    now: datetime = request.app.state.clock()
+    return test_clock_service.owner_now(now, principal.clock_offset_seconds)
 
 
 def call_context(request: Request, principal: Principal) -> CallContext:
@@ -25,7 +34,7 @@ def call_context(request: Request, principal: Principal) -> CallContext:
     context = CallContext(
         principal=principal,
         request_id=request_id_var.get(),
-        now=request.app.state.clock(),
+        now=owner_now(request, principal),
         tz=settings.limits_zone,
         risk_rules=request.app.state.risk_rules,
         trace=PolicyTrace() if dry_run else None,

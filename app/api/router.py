@@ -14,6 +14,7 @@ from app.api.v1 import (
     payments,
     risk,
     sequence,
+    test_clock,
     webhooks,
 )
 
@@ -35,3 +36,4 @@ api_router.include_router(sequence.settings_router)
 api_router.include_router(sequence.funding_router)
 api_router.include_router(audit.router)
 api_router.include_router(webhooks.router)
+api_router.include_router(test_clock.router)

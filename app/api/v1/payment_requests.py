@@ -5,7 +5,7 @@ from fastapi.responses import Response
 
 from app.api.deps import DRY_RUN, AccessRoute, SessionDep, authenticated, scoped
 from app.api.idempotency import IdempotencyDep
-from app.api.outcomes import call_context
+from app.api.outcomes import call_context, owner_now
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.api.v1.payments import respond_payment
 from app.domain.apikey.schemas import Principal, Scope
@@ -109,4 +109,6 @@ async def cancel_payment_request(
     request_id: str, principal: Requester, session: SessionDep, request: Request
 ) -> PaymentRequestRead:
     """Cancel a pending request (the requester's owner only)."""
-    return await request_service.cancel(session, request_id, principal, request.app.state.clock())
+    return await request_service.cancel(
+        session, request_id, principal, owner_now(request, principal)
+    )

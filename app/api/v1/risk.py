@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from app.api.deps import AccessRoute, SessionDep, scoped
+from app.api.outcomes import owner_now
 from app.api.problems import AUTH_ERRORS, NOT_FOUND
 from app.api.request_context import request_id_var
 from app.domain.apikey.schemas import Principal, Scope
@@ -38,7 +39,7 @@ async def get_risk_score(
     refused attempts, wallet age, flag): each factor with its points and reason. Reading
     changes nothing."""
     return await risk_service.score(
-        session, principal, agent_id, request.app.state.clock(), request.app.state.risk_rules
+        session, principal, agent_id, owner_now(request, principal), request.app.state.risk_rules
     )
 
 
@@ -49,7 +50,7 @@ async def get_risk_profile(
     """Current score and level, totals of the agent's stored transactions, flag and
     authorized services."""
     return await risk_service.profile(
-        session, principal, agent_id, request.app.state.clock(), request.app.state.risk_rules
+        session, principal, agent_id, owner_now(request, principal), request.app.state.risk_rules
     )
 
 
@@ -88,7 +89,7 @@ async def flag_agent(
         principal,
         agent_id,
         payload.reason,
-        request.app.state.clock(),
+        owner_now(request, principal),
         request_id_var.get(),
     )
 
@@ -99,5 +100,5 @@ async def unflag_agent(
 ) -> FlagState:
     """Clear the flag: the agent may move money again. Owner keys only."""
     return await risk_service.set_flag(
-        session, principal, agent_id, None, request.app.state.clock(), request_id_var.get()
+        session, principal, agent_id, None, owner_now(request, principal), request_id_var.get()
     )

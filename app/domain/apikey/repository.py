@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, func, insert, select, text, update
+from sqlalchemy import Label, Row, Table, func, insert, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.idempotency.repository import claim_sql
@@ -16,10 +16,20 @@ async def insert_key(session: AsyncSession, values: dict[str, Any]) -> Row[Any]:
     return row
 
 
+#: How far the key's owner's sandbox clock runs ahead (``owner_controls``), in seconds:
+#: read with the key, so that a request's notion of time costs no statement of its own.
+_CLOCK_OFFSET_SQL = (
+    "coalesce((SELECT o.clock_offset_seconds FROM owner_controls AS o"
+    " WHERE o.owner_id = k.owner_id AND o.mode = k.mode), 0)"
+)
+
+
 async def get_key(session: AsyncSession, key_id: str) -> Row[Any] | None:
-    row: Row[Any] | None = (
-        await session.execute(select(_keys).where(_keys.c.id == key_id))
-    ).one_or_none()
+    """The key's row, with ``clock_offset_seconds`` (``_CLOCK_OFFSET_SQL``)."""
+    k = _keys.alias("k")
+    offset: Label[int] = literal_column(_CLOCK_OFFSET_SQL).label("clock_offset_seconds")
+    statement = select(k, offset).where(k.c.id == key_id)
+    row: Row[Any] | None = (await session.execute(statement)).one_or_none()
     return row
 
 
@@ -33,7 +43,7 @@ _LIVE_KEY_PRESENTED = (
 )
 _GET_KEY_CLAIMING = text(
     f"""
-    SELECT k.*, c.*
+    SELECT k.*, {_CLOCK_OFFSET_SQL} AS clock_offset_seconds, c.*
       FROM api_keys AS k
       LEFT JOIN LATERAL ({claim_sql("k.owner_id", when=_LIVE_KEY_PRESENTED)}) AS c ON true
      WHERE k.id = :key_id

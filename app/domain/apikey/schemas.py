@@ -56,6 +56,9 @@ class Principal:
     tier: Tier
     #: When the key stops working; ``None`` never. Keys it creates expire no later.
     expires_at: datetime | None = None
+    #: How far the owner's sandbox test clock runs ahead of the server's, in seconds
+    #: (``POST /test/clock/advance``; always 0 in live mode).
+    clock_offset_seconds: int = 0
 
     @property
     def kind(self) -> KeyKind:

@@ -468,6 +468,7 @@ async def authenticate_claiming(
         agent_id=row.agent_id,
         tier=Tier(row.tier),
         expires_at=row.expires_at,
+        clock_offset_seconds=int(getattr(row, "clock_offset_seconds", 0) or 0),
     )
     return Authenticated(principal, row if claim is not None and claimed(row) else None)
 

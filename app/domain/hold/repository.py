@@ -5,6 +5,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.test_clock import repository as test_clock_repository
 from app.models.agent import Agent
 from app.models.base import current_mode
 from app.models.payment_flow import Hold
@@ -99,14 +100,19 @@ async def resolve_pending(
     return row
 
 
-async def due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> Sequence[Row[Any]]:
+async def due_for_expiry(
+    session: AsyncSession, now: datetime, limit: int, *, owner_id: str | None = None
+) -> Sequence[Row[Any]]:
+    """Pending holds past their expiry at their owner's now (``now``, the server's, plus
+    the owner's test clock offset), every owner's or ``owner_id``'s."""
     statement = (
         select(_holds.c.id)
         # Each mode's server expires its own holds: their money is that mode's.
         .where(
             _holds.c.status == "pending",
-            _holds.c.expires_at <= now,
+            _holds.c.expires_at <= test_clock_repository.owner_now(now, _holds.c.owner_id),
             _holds.c.mode == current_mode(),
+            *(() if owner_id is None else (_holds.c.owner_id == owner_id,)),
         )
         .order_by(_holds.c.expires_at)
         .limit(limit)

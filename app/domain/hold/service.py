@@ -371,10 +371,14 @@ async def _release(
     )
 
 
-async def expire_due(session: AsyncSession, context: CallContext, *, batch: int = 100) -> int:
-    """Release holds whose time is up (the periodic job); returns how many."""
+async def expire_due(
+    session: AsyncSession, context: CallContext, *, batch: int = 100, owner_id: str | None = None
+) -> int:
+    """Release holds whose time is up at their owner's now (``context.now``, the server's,
+    plus the owner's test clock offset), every owner's or ``owner_id``'s: the periodic job,
+    and a test clock's advance. Returns how many."""
     expired = 0
-    for due in await repository.due_for_expiry(session, context.now, batch):
+    for due in await repository.due_for_expiry(session, context.now, batch, owner_id=owner_id):
         row = await repository.resolve_pending(
             session, due.id, owner_id=None, status="expired", now=context.now, not_expired=False
         )

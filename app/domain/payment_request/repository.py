@@ -5,6 +5,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Row, Table, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.test_clock import repository as test_clock_repository
 from app.models.base import current_mode
 from app.models.payment_flow import PaymentRequest
 
@@ -102,10 +103,19 @@ async def resolve_pending(
     return row
 
 
-async def expire_due(session: AsyncSession, now: datetime) -> int:
+async def expire_due(session: AsyncSession, now: datetime, owner_id: str | None = None) -> int:
+    """Expire pending requests past their expiry at the requester's now (``now``, the
+    server's, plus the requester's test clock offset: the requester set the expiry), every
+    requester's or ``owner_id``'s."""
     statement = (
         update(_requests)
-        .where(_requests.c.status == "pending", _requests.c.expires_at <= now, _this_mode())
+        .where(
+            _requests.c.status == "pending",
+            _requests.c.expires_at
+            <= test_clock_repository.owner_now(now, _requests.c.requester_owner_id),
+            _this_mode(),
+            *(() if owner_id is None else (_requests.c.requester_owner_id == owner_id,)),
+        )
         .values(status="expired", resolved_at=now)
     )
     result = await session.execute(statement)

@@ -207,5 +207,6 @@ async def cancel(
     )
 
 
-async def expire_due(session: AsyncSession, now: datetime) -> int:
-    return await repository.expire_due(session, now)
+async def expire_due(session: AsyncSession, now: datetime, owner_id: str | None = None) -> int:
+    """Expire the requests due at their requester's now (``repository.expire_due``)."""
+    return await repository.expire_due(session, now, owner_id)

@@ -45,6 +45,8 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/agents/{agent_id}/freeze"): BOTH,
     ("POST", "/api/v1/agents/{agent_id}/unfreeze"): OWNER,
     ("POST", "/api/v1/freeze"): OWNER,
+    ("GET", "/api/v1/test/clock"): OWNER,
+    ("POST", "/api/v1/test/clock/advance"): OWNER,
     ("GET", "/api/v1/agents/{agent_id}/wallet/entries"): BOTH,
     ("GET", "/api/v1/journal/entries/{entry_id}"): BOTH,
     ("POST", "/api/v1/unfreeze"): OWNER,

@@ -548,3 +548,16 @@ def test_purser_serve_and_worker_refuse_in_one_line(empty_database_url: str) -> 
             if process.poll() is None:
                 process.kill()
     assert "Traceback" not in output
+
+
+async def test_a_live_server_has_no_test_clock(servers: Servers) -> None:
+    for method, path, body in (
+        ("GET", "/api/v1/test/clock", None),
+        ("POST", "/api/v1/test/clock/advance", {"seconds": 60}),
+    ):
+        response = await servers.live.request(method, path, json=body, headers=servers.live_key)
+        assert response.status_code == 404, response.text
+        assert response.json()["code"] == "not_found"
+    # The sandbox server has one.
+    sandbox = await servers.sandbox.get("/api/v1/test/clock", headers=servers.test_key)
+    assert sandbox.status_code == 200, sandbox.text
