@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from purser import (
     AsyncPurserClient,
     AuthenticationError,
+    BadRequestError,
     PurserClient,
     models,
     route_table,
@@ -478,8 +479,11 @@ async def test_every_public_method_runs_against_the_server(
     assert len(history) == len(set(history))
     limits = await c.set_sequence_limits(max_transfer_cents=500_000)
     assert limits.max_transfer_cents == 500_000
+    with pytest.raises(BadRequestError) as instant:
+        await c.create_transfer(pods["Vacation"].id, pods["Groceries"].id, 1200, instant=True)
+    assert instant.value.param == "instant"
     moved = await c.create_transfer(
-        pods["Vacation"].id, pods["Groceries"].id, 1200, description="coverage"
+        pods["Vacation"].id, pods["Groceries"].id, 1200, description="coverage", kyc_id="ignored"
     )
     assert (moved.status, moved.amount_cents) == ("completed", 1200)
     assert moved.transfer_id is not None

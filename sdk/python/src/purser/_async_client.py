@@ -919,13 +919,18 @@ class AsyncPurserClient:
         source_type: str | None = None,
         destination_type: str | None = None,
         description: str | None = None,
+        instant: bool | None = None,
+        kyc_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> m.TransferResult:
         """Move ``amount_cents`` (at least 100) between the organisation's accounts, through
         the per-transfer and daily limits. ``status`` is ``completed`` when Sequence
         finished within the server's wait, else ``pending`` (answered 202; follow it with
         ``get_transfer``). A limit or Sequence's refusal raises ``BadRequestError``. The
-        idempotency key makes a retry return the same transfer, never a second one."""
+        idempotency key makes a retry return the same transfer, never a second one.
+        ``instant`` and ``kyc_id`` are the gateway's fields: ``kyc_id`` is accepted and
+        ignored, ``instant=True`` is refused (``BadRequestError``: Sequence's Platform API
+        has no instant transfers)."""
         if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
             raise TypeError("amount_cents is an int number of cents")
         body: dict[str, Any] = {
@@ -935,6 +940,8 @@ class AsyncPurserClient:
             "source_type": source_type,
             "destination_type": destination_type,
             "description": description,
+            "instant": instant,
+            "kyc_id": kyc_id,
         }
         body = {k: v for k, v in body.items() if v is not None}
         return await self._request(
