@@ -34,8 +34,10 @@ from app.domain.agent import service as agent_service
 from app.domain.apikey import service as apikey_service
 from app.domain.apikey.schemas import OWNER_DEFAULT_SCOPES, ApiKeyCreated, Principal, Scope, Tier
 from app.domain.audit import service as audit_service
+from app.domain.journal import service as journal_service
 from app.domain.sandbox import service as sandbox_service
 from app.errors import AppError
+from app.kit.money import format_amount
 from app.migrations import (
     DatabaseUnreachable,
     SchemaState,
@@ -524,6 +526,34 @@ def audit_verify() -> None:
     typer.echo(
         f"audit chain intact: {result.checked} records verified, {result.unsealed} not sealed yet"
     )
+
+
+@cli.command()
+def reconcile(
+    agent: Annotated[str, typer.Option(help="The agent whose wallet to check (any owner's).")],
+) -> None:
+    """Check an agent's wallet against the journal: for its available and held accounts,
+    the balance (the ledger's balance projection), the sum of the account's postings and
+    the difference. Exit 1 if a difference is not 0. Reads the mode the server runs in
+    (PURSER_MODE)."""
+    result = _in_transaction(
+        _ready_database_url(),
+        lambda session: journal_service.reconcile_agent_wallet(session, agent),
+    )
+    typer.echo(f"agent {result.agent_id}  owner={result.owner_id}  wallet={result.wallet_id}")
+    for line in result.accounts:
+        typer.echo(
+            f"{line.account.value:<9}  balance={format_amount(line.balance, line.currency)}  "
+            f"postings={format_amount(line.postings_total, line.currency)}  "
+            f"difference={format_amount(line.difference, line.currency)}  {line.currency}"
+        )
+    if not result.balanced:
+        typer.echo(
+            "the wallet's balance differs from the sum of its postings: the ledger's balance "
+            "projection is wrong",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @cli.command("sequence-sandbox")
