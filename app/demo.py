@@ -28,7 +28,6 @@ from typing import Any, Final
 
 from purser import AsyncPurserClient, PurserError, WebhookVerificationError, webhooks
 from purser import models as m
-from purser._core import call
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
@@ -276,18 +275,8 @@ def amount(value: Decimal, currency: str) -> str:
 
 
 async def _last_attempt(client: AsyncPurserClient, subscription_id: str) -> str:
-    """What the server's delivery log says of the endpoint's latest attempt.
-
-    The SDK has no method for ``GET /webhooks/{id}/deliveries``: its request helper is
-    called directly, with the SDK's errors and retries."""
-    attempts = await client._request(
-        call(
-            "GET",
-            f"/webhooks/{subscription_id}/deliveries",
-            list[dict[str, Any]],
-            params={"limit": 1},
-        )
-    )
+    """What the server's delivery log says of the endpoint's latest attempt."""
+    attempts = await client.list_webhook_deliveries(subscription_id, limit=1)
     if not attempts:
         return (
             "the server made no delivery attempt (is webhook delivery running? `purser serve` "
@@ -295,8 +284,8 @@ async def _last_attempt(client: AsyncPurserClient, subscription_id: str) -> str:
         )
     last = attempts[0]
     return (
-        f"the server's last attempt: {last.get('event_type')} status "
-        f"{last.get('status_code')} error {last.get('error')!r}"
+        f"the server's last attempt: {last.event_type} status "
+        f"{last.status_code} error {last.error!r}"
     )
 
 
