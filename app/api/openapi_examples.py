@@ -61,6 +61,7 @@ from app.domain.idempotency.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
 )
+from app.domain.journal.errors import EntryNotFound
 from app.domain.ledger.errors import CaptureExceedsHold, HoldNotFound, HoldNotPending
 from app.domain.merchant.errors import MerchantNotFound
 from app.domain.payment.errors import (
@@ -97,6 +98,7 @@ from app.domain.sequence.errors import (
     TransferRefused,
     UpstreamFailed,
 )
+from app.domain.test_clock.errors import ClockOutOfRange, TestClockUnavailable
 from app.domain.wallet.errors import FundingNotAllowed
 from app.domain.webhook.errors import (
     DeliveryNotFound,
@@ -393,6 +395,21 @@ def _account(id_: str, name: str, type_: str, cents: int, balance: str, **more: 
 
 
 #: One example per component schema, by the schema's name in ``components.schemas``.
+_MERCHANT_OWNER: Final = {
+    "type": "merchant",
+    "id": MERCHANT_ID,
+    "name": "TechStore Electronics",
+    "wallet_id": MERCHANT_WALLET_ID,
+}
+_FEE_OWNER: Final = {"type": "fee", "id": None, "name": "Fee revenue", "wallet_id": None}
+_MERCHANT_POSTING: Final = {
+    "account": "merchant",
+    "owner": _MERCHANT_OWNER,
+    "amount": "15.99",
+    "currency": "USDC",
+}
+_PAYMENT_REFERENCE: Final = {"type": "payment", "id": TX_ID, "tx_id": TX_ID, "transfer_id": None}
+
 SCHEMA_EXAMPLES: Final[dict[str, Json]] = {
     "Health": {"status": "ok"},
     "Readiness": {"status": "ready", "database": "ok"},
@@ -558,6 +575,63 @@ SCHEMA_EXAMPLES: Final[dict[str, Json]] = {
         "changed": True,
         "agent_ids": [AGENT_ID],
         "holds_released": [HOLD_ID],
+    },
+    # journal
+    "WalletEntry": {
+        "entry_id": ENTRY_ID,
+        "kind": "payment",
+        "account": "available",
+        "amount": "-16.09",
+        "balance_after": "83.91",
+        "currency": "USDC",
+        "counterparties": [
+            {
+                "account": "merchant",
+                "owner": _MERCHANT_OWNER,
+                "amount": "15.99",
+                "currency": "USDC",
+            },
+            {"account": "fee_revenue", "owner": _FEE_OWNER, "amount": "0.10", "currency": "USDC"},
+        ],
+        "reference": _PAYMENT_REFERENCE,
+        "description": "USB-C hub for the office",
+        "created_at": PAID_AT,
+    },
+    "JournalEntryRead": {
+        "entry_id": ENTRY_ID,
+        "kind": "payment",
+        "reference": _PAYMENT_REFERENCE,
+        "description": "USB-C hub for the office",
+        "postings": [
+            {
+                "account": "wallet_available",
+                "owner": {
+                    "type": "agent",
+                    "id": AGENT_ID,
+                    "name": "shopping_agent_1",
+                    "wallet_id": WALLET_ID,
+                },
+                "amount": "-16.09",
+                "currency": "USDC",
+            },
+            {
+                "account": "merchant",
+                "owner": _MERCHANT_OWNER,
+                "amount": "15.99",
+                "currency": "USDC",
+            },
+            {"account": "fee_revenue", "owner": _FEE_OWNER, "amount": "0.10", "currency": "USDC"},
+        ],
+        "created_at": PAID_AT,
+    },
+    # test clock
+    "ClockAdvance": {"seconds": 86_400},
+    "ClockRead": {
+        "now": "2026-12-01T10:15:00Z",
+        "offset_seconds": 86_400,
+        "server_now": "2026-11-30T10:15:00Z",
+        "holds_expired": 1,
+        "payment_requests_expired": 0,
     },
     "AuthorizedServices": {"agent_id": AGENT_ID, "services": [MERCHANT_ID]},
     "FlagCreate": {"reason": "Unusual purchases at night"},
@@ -869,6 +943,7 @@ _IN_USE_EXAMPLE = problem_example(_IN_USE)
 #: What a client is told for a path parameter naming nothing it may see, by the parameter's
 #: name (the resource of each path parameter of the API).
 NOT_FOUND_BY_PARAMETER: Final[dict[str, AppError]] = {
+    "entry_id": EntryNotFound(f"Entry {ENTRY_ID} not found"),
     "agent_id": AgentNotFound(f"Agent {AGENT_ID} not found"),
     "merchant_id": MerchantNotFound(f"Merchant {MERCHANT_ID} not found"),
     "product_id": ProductNotFound(f"Product {PRODUCT_ID} not found"),
@@ -908,6 +983,18 @@ _PAYMENT_ERRORS: Final[list[dict[str, Json]]] = [
 #: its ``status``), beside the shared ones of ``shared_errors``.
 OPERATION_ERRORS: Final[dict[str, list[dict[str, Json]]]] = {
     "liveness_api_v1_health_get": [],
+    "list_wallet_entries_api_v1_agents__agent_id__wallet_entries_get": [
+        problem_example(EntryNotFound(f"Entry {ENTRY_ID} not found", param="starting_after"))
+    ],
+    "advance_clock_api_v1_test_clock_advance_post": [
+        problem_example(
+            ClockOutOfRange("the clock may run at most 3653 days ahead", param="seconds")
+        ),
+        problem_example(TestClockUnavailable("There is no test clock in live mode")),
+    ],
+    "get_clock_api_v1_test_clock_get": [
+        problem_example(TestClockUnavailable("There is no test clock in live mode")),
+    ],
     "readiness_api_v1_health_ready_get": [
         problem_example(ServiceUnavailable("database is not reachable")),
     ],
