@@ -1,0 +1,247 @@
+"""The freeze ladder under real concurrency: the session app served by uvicorn on a
+loopback port, clients on several connections, each request in its own database
+transaction. A freeze must stop every payment that starts after its answer, let none
+complete after it committed, lose no money, and never miss an agent created beside it."""
+
+import asyncio
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.domain.apikey.schemas import Scope, Tier
+from app.domain.ledger import service as ledger
+from app.kit.money import to_minor
+from app.kit.time import utc_now
+from tests.api.helpers import MakeKey, bearer
+
+AGENTS = 20
+#: Payments each agent starts after the freeze answered, before it stops.
+AFTER_FREEZE = 2
+
+
+@pytest.fixture(scope="module")
+async def base_url(app: FastAPI) -> AsyncIterator[str]:
+    """The session app served by uvicorn on a loopback port: each request its own
+    connection from the app's pool and its own transaction."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def http(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=AGENTS + 5, max_keepalive_connections=AGENTS + 5)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
+        yield client
+
+
+def instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def create_agent(
+    http: httpx.AsyncClient, headers: dict[str, str], name: str, balance: str = "100.00"
+) -> dict[str, Any]:
+    response = await http.post(
+        "/api/v1/agents", json={"name": name, "initial_balance": balance}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def frozen_flags(
+    http: httpx.AsyncClient, headers: dict[str, str], agent_ids: list[str]
+) -> dict[str, bool]:
+    responses = await asyncio.gather(
+        *(http.get(f"/api/v1/agents/{agent_id}/wallet", headers=headers) for agent_id in agent_ids)
+    )
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    return {r.json()["agent_id"]: r.json()["frozen"] for r in responses}
+
+
+@dataclass
+class Attempt:
+    agent_id: str
+    #: When the client sent it (the server's clock is the same machine's).
+    started: datetime
+    response: httpx.Response
+
+
+async def test_an_owner_wide_freeze_stops_20_agents_paying_concurrently_within_one_request(
+    http: httpx.AsyncClient, make_key: MakeKey, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    owner_key = await make_key(scopes=list(Scope), tier=Tier.enterprise)
+    headers = bearer(owner_key)
+    merchant = await http.post(
+        "/api/v1/merchants", json={"name": "Busy Merchant", "category": "tools"}, headers=headers
+    )
+    merchant_id = merchant.json()["merchant_id"]
+    agents = [
+        (await create_agent(http, headers, f"payer {i}"))["agent"]["agent_id"]
+        for i in range(AGENTS)
+    ]
+    # Each agent pays with its own key, as agents do (and each key has its own budget).
+    agent_keys = {
+        agent_id: bearer(
+            await make_key(owner=owner_key.owner_id, agent_id=agent_id, tier=Tier.enterprise)
+        )
+        for agent_id in agents
+    }
+    async with sessionmaker() as session:
+        assert all(v == 0 for v in (await ledger.total_by_currency(session)).values())
+
+    attempts: list[Attempt] = []
+    freeze_answered: datetime | None = None
+    started_after = Counter[str]()
+
+    async def payer(agent_id: str, index: int) -> None:
+        amount = f"0.{index + 1:02d}"
+        for _ in range(400):  # a bound, should the freeze never come
+            if started_after[agent_id] >= AFTER_FREEZE:
+                return
+            started = utc_now()
+            if freeze_answered is not None and started > freeze_answered:
+                started_after[agent_id] += 1
+            response = await http.post(
+                "/api/v1/payments",
+                json={"agent_id": agent_id, "merchant_id": merchant_id, "amount": amount},
+                headers=agent_keys[agent_id],
+            )
+            attempts.append(Attempt(agent_id, started, response))
+        raise AssertionError(f"{agent_id} was never stopped")
+
+    async def freezer() -> httpx.Response:
+        nonlocal freeze_answered
+        # In the middle: once every agent is paying and some payments went through.
+        while len(attempts) < 2 * AGENTS:  # noqa: ASYNC110 - polling the payers' progress
+            await asyncio.sleep(0.005)
+        response = await http.post("/api/v1/freeze", headers=headers)
+        freeze_answered = utc_now()
+        return response
+
+    freezing = asyncio.create_task(freezer())
+    await asyncio.gather(*(payer(agent_id, i) for i, agent_id in enumerate(agents)))
+    frozen = await freezing
+    assert frozen.status_code == 200, frozen.text
+    assert frozen.json()["agent_ids"] == sorted(agents)
+    assert freeze_answered is not None
+
+    statuses = Counter(a.response.status_code for a in attempts)
+    assert set(statuses) == {200, 403}, statuses
+    refused = [a for a in attempts if a.response.status_code == 403]
+    assert {a.response.json()["code"] for a in refused} == {"wallet_frozen"}
+    # Every payment that started after the freeze answered was refused.
+    late = [a for a in attempts if a.started > freeze_answered]
+    assert len(late) >= AGENTS * AFTER_FREEZE
+    assert all(a.response.status_code == 403 for a in late), [
+        a.response.text for a in late if a.response.status_code != 403
+    ]
+    # No payment completed after the freeze committed (it committed before its answer).
+    completed = [
+        a.response.json()["transaction"] for a in attempts if a.response.status_code == 200
+    ]
+    assert len(completed) >= AGENTS  # the freeze really came in the middle
+    assert max(instant(t["completed_at"]) for t in completed) < freeze_answered
+
+    # The server's records agree with the answers: one row per attempt, none completed
+    # beyond those answered 200, every refusal recorded as a failed transaction.
+    spent: dict[str, int] = {}
+    for agent_id in agents:
+        listed = await http.get(
+            f"/api/v1/agents/{agent_id}/transactions", params={"limit": 100}, headers=headers
+        )
+        rows = listed.json()
+        mine = [a for a in attempts if a.agent_id == agent_id]
+        assert len(rows) == len(mine)
+        done = [t for t in rows if t["status"] == "completed"]
+        assert len(done) == sum(1 for a in mine if a.response.status_code == 200)
+        assert all(instant(t["completed_at"]) < freeze_answered for t in done)
+        failed = [t for t in rows if t["status"] == "failed"]
+        assert all("frozen" in t["error_message"] for t in failed)
+        spent[agent_id] = sum(to_minor(t["total_cost"], "USDC") for t in done)
+
+    # Money is conserved: each wallet lost exactly what it paid, the merchant got the
+    # amounts, and the ledger still sums to zero.
+    for agent_id in agents:
+        wallet = (await http.get(f"/api/v1/agents/{agent_id}/wallet", headers=headers)).json()
+        assert wallet["frozen"] is True
+        assert wallet["held_balance"] == "0.00"
+        assert to_minor(wallet["balance"], "USDC") == to_minor("100.00", "USDC") - spent[agent_id]
+    merchant_wallet = (
+        await http.get(f"/api/v1/merchants/{merchant_id}/wallet", headers=headers)
+    ).json()
+    assert to_minor(merchant_wallet["balance"], "USDC", allow_zero=True) == sum(
+        to_minor(t["amount"], "USDC") for t in completed
+    )
+    async with sessionmaker() as session:
+        assert all(v == 0 for v in (await ledger.total_by_currency(session)).values())
+
+    audit = await http.get("/api/v1/audit", params={"limit": 200}, headers=headers)
+    records = [r for r in audit.json()["data"] if r["event"] == "owner_frozen"]
+    assert len(records) == 1
+    assert records[0]["key_id"] == owner_key.key_id
+    assert records[0]["data"]["agent_ids"] == sorted(agents)
+
+
+async def freeze_after(
+    http: httpx.AsyncClient, headers: dict[str, str], delay: float
+) -> httpx.Response:
+    """``POST /freeze`` after ``delay`` seconds: the rounds move it across the creations."""
+    await asyncio.sleep(delay)
+    return await http.post("/api/v1/freeze", headers=headers)
+
+
+async def test_agents_created_beside_an_owner_freeze_are_never_left_unfrozen(
+    http: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    for round_ in range(10):
+        key = await make_key(scopes=list(Scope), tier=Tier.enterprise)
+        headers = bearer(key)
+        first = (await create_agent(http, headers, "existing"))["agent"]["agent_id"]
+
+        created, frozen = await asyncio.gather(
+            asyncio.gather(*(create_agent(http, headers, f"new {i}", "1.00") for i in range(2))),
+            freeze_after(http, headers, 0.002 * round_),
+        )
+        assert frozen.status_code == 200, frozen.text
+        new = [c["agent"]["agent_id"] for c in created]
+        flags = await frozen_flags(http, headers, [first, *new])
+        assert all(flags.values()), (round_, flags)
+        # Each new agent was either frozen by the freeze (it existed when the freeze ran)
+        # or created frozen (the freeze had committed): exactly one of the two.
+        by_freeze = set(frozen.json()["agent_ids"])
+        assert first in by_freeze
+        for made in created:
+            agent_id = made["agent"]["agent_id"]
+            assert (agent_id in by_freeze) != made["wallet"]["frozen"], (round_, made["wallet"])
+
+        # And beside the owner's unfreeze, none is left frozen.
+        created, thawed = await asyncio.gather(
+            asyncio.gather(*(create_agent(http, headers, f"thaw {i}", "1.00") for i in range(2))),
+            http.post("/api/v1/unfreeze", headers=headers),
+        )
+        assert thawed.status_code == 200, thawed.text
+        everyone = [first, *new, *(c["agent"]["agent_id"] for c in created)]
+        flags = await frozen_flags(http, headers, everyone)
+        assert not any(flags.values()), (round_, flags)
