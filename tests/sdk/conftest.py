@@ -16,6 +16,7 @@ from app.domain.apikey.schemas import Scope
 from app.domain.webhook import delivery
 from app.domain.webhook import service as webhook_service
 from app.kit.time import utc_now
+from tests.api.helpers import MakeKey
 from tests.webhook_receiver import Receiver, running_receiver
 
 #: One pass of the webhook worker; returns how many deliveries it attempted.
@@ -41,7 +42,7 @@ async def base_url(app: FastAPI) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def api_key(make_key) -> str:  # type: ignore[no-untyped-def]
+async def api_key(make_key: MakeKey) -> str:
     return (await make_key(scopes=list(Scope))).secret
 
 

@@ -9,7 +9,9 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from purser import (
     AuthenticationError,
     BadRequestError,
     PurserClient,
+    PurserError,
+    WalletFrozenError,
     models,
     route_table,
     webhooks,
@@ -118,6 +122,15 @@ SCHEMA_MODELS: dict[str, type[models.PurserModel]] = {
     "ConnectionRead": models.SequenceConnection,
     "LimitsRead": models.SequenceLimits,
     "FundingRead": models.Funding,
+    "DryRunResult": models.DryRunResult,
+    "DryRunReason": models.DryRunReason,
+    "FreezeRead": models.FreezeResult,
+    "ClockRead": models.TestClock,
+    "WalletEntry": models.WalletEntry,
+    "JournalEntryRead": models.JournalEntry,
+    "PostingRead": models.Posting,
+    "EntryReference": models.EntryReference,
+    "AccountOwner": models.AccountOwner,
 }
 
 
@@ -212,6 +225,7 @@ class Sent:
     method: str
     path: str
     status: int
+    headers: httpx.Headers
 
 
 @dataclass
@@ -224,7 +238,15 @@ class Recorder(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        self.sent.append(Sent(self.caller, request.method, request.url.path, response.status_code))
+        self.sent.append(
+            Sent(
+                self.caller,
+                request.method,
+                request.url.path,
+                response.status_code,
+                request.headers,
+            )
+        )
         return response
 
     async def aclose(self) -> None:
@@ -415,6 +437,111 @@ async def test_every_public_method_runs_against_the_server(
     assert merchant_id in (await c.authorize_service(payer_id, merchant_id)).services
     assert (await c.revoke_service(payer_id, merchant_id)).services == []
 
+    # -- freezing: a frozen wallet moves no money, refused as WalletFrozenError
+    pending = await c.create_hold(payer_id, merchant_id, Decimal("1"))
+    frozen = await c.freeze_agent(payer_id, release_holds=True)
+    assert (frozen.scope, frozen.agent_id, frozen.frozen, frozen.changed) == (
+        "agent",
+        payer_id,
+        True,
+        True,
+    )
+    assert (frozen.agent_ids, frozen.holds_released) == ([payer_id], [pending.hold_id])
+    assert (await c.get_hold(pending.hold_id)).status == "voided"
+    assert (await c.get_wallet(payer_id)).frozen
+    with pytest.raises(WalletFrozenError) as refused:
+        await c.pay(payer_id, Decimal("1"), merchant_id=merchant_id)
+    assert (refused.value.status, refused.value.code) == (403, "wallet_frozen")
+    assert refused.value.tx_id is not None
+    assert (await c.get_transaction(refused.value.tx_id)).status == "failed"
+    thawed = await c.unfreeze_agent(payer_id)
+    assert (thawed.frozen, thawed.changed) == (False, True)
+    assert (await c.pay(payer_id, Decimal("1"), merchant_id=merchant_id)).success
+    everyone = await c.freeze_all()
+    assert (everyone.scope, everyone.agent_id, everyone.frozen, everyone.agent_ids) == (
+        "owner",
+        None,
+        True,
+        sorted([payer_id, payee_id]),
+    )
+    with pytest.raises(WalletFrozenError):
+        await c.pay_payment_request(
+            (await c.create_payment_request(payee_id, payer_id, Decimal("1"))).request_id
+        )
+    frozen_plan = await c.dry_run_pay(payer_id, Decimal("1"), merchant_id=merchant_id)
+    assert (frozen_plan.decision, frozen_plan.status_code) == ("deny", 403)
+    assert [reason.code for reason in frozen_plan.reasons] == ["wallet_frozen"]
+    assert (await c.unfreeze_all()).frozen is False
+    assert not (await c.get_wallet(payer_id)).frozen
+
+    # -- dry runs: the real call's decision, fee and projections, nothing written
+    before = await c.get_wallet(payer_id)
+    plan = await c.dry_run_pay(payer_id, Decimal("5"), merchant_id=merchant_id, purpose="dry")
+    assert (plan.dry_run, plan.decision, plan.status_code, plan.reasons) == (True, "allow", 200, [])
+    assert (plan.wallet_id, plan.amount, plan.currency) == (
+        before.wallet_id,
+        Decimal("5"),
+        before.currency,
+    )
+    assert (await c.get_wallet(payer_id)).balance == before.balance
+    real = (await c.pay(payer_id, Decimal("5"), merchant_id=merchant_id, purpose="dry")).transaction
+    assert real is not None
+    assert real.risk is not None
+    assert plan.risk is not None
+    assert plan.risk.decision == real.risk.decision
+    after = await c.get_wallet(payer_id)
+    assert plan.fee == real.fee
+    assert plan.projected_balance == after.balance == before.balance - real.total_cost
+    assert plan.projected_held_balance == after.held_balance
+    assert plan.limits == after.limits
+    assert plan.limits["daily"].used == before.limits["daily"].used + Decimal("5")
+    over = await c.dry_run_pay(payer_id, Decimal("79"), merchant_id=merchant_id)
+    assert (over.decision, over.projected_balance, over.limits) == (
+        "deny",
+        after.balance,
+        after.limits,
+    )
+    with pytest.raises(PurserError) as refused_for_real:
+        await c.pay(payer_id, Decimal("79"), merchant_id=merchant_id)
+    assert [reason.code for reason in over.reasons] == [refused_for_real.value.code]
+    assert over.status_code == refused_for_real.value.status
+    hold_plan = await c.dry_run_create_hold(payer_id, merchant_id, Decimal("2"))
+    assert (hold_plan.decision, hold_plan.status_code) == ("allow", 201)
+    assert [h.hold_id async for h in c.list_holds(payer_id)] == [
+        pending.hold_id,
+        released.hold_id,
+        hold.hold_id,
+    ]
+    placed = await c.create_hold(payer_id, merchant_id, Decimal("2"))
+    wallet = await c.get_wallet(payer_id)
+    assert hold_plan.fee == placed.fee
+    assert (hold_plan.projected_balance, hold_plan.projected_held_balance) == (
+        wallet.balance,
+        wallet.held_balance,
+    )
+    capture_plan = await c.dry_run_capture_hold(placed.hold_id, Decimal("1"))
+    assert capture_plan.decision == "allow"
+    assert (await c.get_hold(placed.hold_id)).status == "pending"
+    await c.capture_hold(placed.hold_id, Decimal("1"))
+    wallet = await c.get_wallet(payer_id)
+    assert (capture_plan.projected_balance, capture_plan.projected_held_balance) == (
+        wallet.balance,
+        wallet.held_balance,
+    )
+    bill = await c.create_payment_request(payee_id, payer_id, Decimal("1"))
+    bill_plan = await c.dry_run_pay_payment_request(bill.request_id)
+    assert bill_plan.decision == "allow"
+    assert (await c.get_payment_request(bill.request_id)).status == "pending"
+    bill_paid = (await c.pay_payment_request(bill.request_id)).transaction
+    assert bill_paid is not None
+    assert bill_plan.fee == bill_paid.fee
+    assert bill_plan.projected_balance == (await c.get_wallet(payer_id)).balance
+    refund_plan = await c.dry_run_refund(real.tx_id, Decimal("1"), reason="dry")
+    assert (refund_plan.decision, refund_plan.status_code, refund_plan.risk) == ("allow", 201, None)
+    assert await c.list_refunds(real.tx_id) == []
+    await c.refund(real.tx_id, Decimal("1"), reason="dry")
+    assert refund_plan.projected_balance == (await c.get_wallet(payer_id)).balance
+
     # -- webhooks, delivered for real to a loopback receiver
     # Events of the payments above are fanned out now, before the subscription exists.
     await deliver_webhooks()
@@ -497,10 +624,61 @@ async def test_every_public_method_runs_against_the_server(
     assert (await c.get_funding(funding.funding_id)).transfer_id == funding.transfer_id
     assert (await c.get_wallet(payer_id)).balance == unfunded + Decimal("25")
 
+    # -- the journal: postings with running balances, newest first
+    wallet = await c.get_wallet(payer_id)
+    entries = await collect(c.list_wallet_entries(payer_id, page_size=3))
+    assert len(entries) > 3  # more than one page, followed by starting_after
+    assert len({e.entry_id for e in entries}) == len(entries)
+    assert entries[0].balance_after == wallet.balance
+    assert sum(e.amount for e in entries) == wallet.balance
+    for newer, older in pairwise(entries):
+        assert newer.balance_after == older.balance_after + newer.amount
+    newest = entries[0]
+    assert newest.reference is not None
+    assert (newest.kind, newest.amount, newest.reference.type, newest.reference.id) == (
+        "funding",
+        Decimal("25"),
+        "funding",
+        funding.funding_id,
+    )
+    assert newest.reference.transfer_id == funding.transfer_id
+    later = [
+        e.entry_id
+        for e in await collect(c.list_wallet_entries(payer_id, starting_after=entries[1].entry_id))
+    ]
+    assert later == [e.entry_id for e in entries[2:]]
+    (listed_payment,) = [
+        e for e in entries if e.reference is not None and e.reference.id == tx.tx_id
+    ]
+    entry = await c.get_journal_entry(listed_payment.entry_id)
+    assert sum(p.amount for p in entry.postings) == 0
+    assert {(p.account, p.owner.id, p.amount) for p in entry.postings} == {
+        ("wallet_available", payer_id, -tx.total_cost),
+        ("merchant", merchant_id, tx.amount),
+        ("fee_revenue", None, tx.fee),
+    }
+    assert listed_payment.counterparties == [
+        p for p in entry.postings if p.account != "wallet_available"
+    ]
+    held = await collect(c.list_wallet_entries(payer_id, account="held"))
+    assert held[0].balance_after == wallet.held_balance
+    assert {"hold", "capture", "void"} <= {e.kind for e in held}
+
     # -- audit (sealing, a periodic job off in tests, numbers the records)
     await run_in_transaction(sessionmaker, audit_service.seal)
     events = {record.event for record in await collect(c.list_audit(page_size=5))}
     assert {"api_key_created", "payment_completed", "transfer_completed"} <= events
+
+    # -- the sandbox test clock: a day later, the daily limit's window starts again
+    clock = await c.get_test_clock()
+    assert clock.offset_seconds == 0
+    assert (await c.get_wallet(payer_id)).limits["daily"].used > 0
+    moved_on = await c.advance_test_clock(86_400)
+    assert moved_on.offset_seconds == 86_400
+    assert moved_on.now - clock.now >= timedelta(days=1)
+    daily = (await c.get_wallet(payer_id)).limits["daily"]
+    assert (daily.used, daily.remaining) == (Decimal(0), Decimal("80"))
+    assert (await c.get_test_clock()).offset_seconds == 86_400
 
     # -- every method was called, and every request went to an operation it declared
     table = route_table(AsyncPurserClient)
@@ -512,6 +690,10 @@ async def test_every_public_method_runs_against_the_server(
         assert matched is not None, f"{sent.caller} sent {sent.method} {sent.path}"
         if 200 <= sent.status < 300:
             answered.add(matched)
+        # A dry run says so and carries no idempotency key; every other change has one.
+        dry_run = sent.caller.startswith("dry_run_")
+        assert (sent.headers.get("Dry-Run") == "true") == dry_run, sent
+        assert ("Idempotency-Key" in sent.headers) == (sent.method != "GET" and not dry_run)
     assert api_operations(app) - answered == set(), "operations no call was answered 2xx by"
 
 
@@ -552,5 +734,11 @@ async def test_the_sync_client_over_real_http(base_url: str, make_key: MakeKey) 
             hold = client.create_hold(agent_id, merchant.merchant_id, Decimal("2"))
             assert [h.hold_id for h in client.list_holds(agent_id)] == [hold.hold_id]
             assert client.get_merchant_wallet(merchant.merchant_id).balance == Decimal("3")
+            wallet = client.get_wallet(agent_id)
+            plan = client.dry_run_pay(agent_id, Decimal("1"), merchant_id=merchant.merchant_id)
+            assert plan.projected_balance == wallet.balance - client.estimate(Decimal("1")).total
+            entries = list(client.list_wallet_entries(agent_id, page_size=2))
+            assert [e.kind for e in entries] == ["hold", "funding"] + 3 * ["payment"] + ["funding"]
+            assert entries[0].balance_after == sum(e.amount for e in entries) == wallet.balance
 
     await asyncio.to_thread(flow)

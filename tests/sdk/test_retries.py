@@ -189,8 +189,8 @@ async def test_reads_send_no_idempotency_key_and_each_call_its_own() -> None:
         await client.pay("agent_a", Decimal("1"), merchant_id="m")
         await client.pay("agent_a", Decimal("1"), merchant_id="m")
         await client.pay("agent_a", Decimal("1"), merchant_id="m", idempotency_key="mine")
-        agent = await client.get_agent("agent_a")
-    assert agent.name == "a"
+        fetched = await client.get_agent("agent_a")
+    assert fetched.name == "a"
     assert script.keys[0] != script.keys[1]
     assert script.keys[2] == "mine"
     assert script.requests[3].method == "GET"
@@ -291,6 +291,7 @@ async def test_a_lost_answer_of_a_replayed_request_is_resent_with_its_key() -> N
         (400, "insufficient_funds", "InsufficientFundsError"),
         (400, "limit_exceeded", "LimitExceededError"),
         (403, "agent_flagged", "AgentFlaggedError"),
+        (403, "wallet_frozen", "WalletFrozenError"),
         (422, "idempotency_key_reused", "IdempotencyConflictError"),
         (409, "idempotency_key_in_use", "IdempotencyConflictError"),
         (400, "currency_mismatch", "BadRequestError"),
@@ -316,3 +317,140 @@ async def test_the_error_class_comes_from_the_code_then_the_status(
     assert type(raised.value).__name__ == error
     assert (raised.value.status, raised.value.code) == (status, code)
     assert raised.value.tx_id == "tx_9"
+
+
+DRY_RUN = {
+    "dry_run": True,
+    "decision": "allow",
+    "status_code": 200,
+    "reasons": [],
+    "wallet_id": "wallet_a",
+    "amount": "1.50",
+    "fee": "0.01",
+    "currency": "USDC",
+    "projected_balance": "8.49",
+    "projected_held_balance": "0.00",
+    "limits": {},
+    "risk": None,
+}
+
+
+@pytest.mark.parametrize("failure", [lost_answer, problem(502, "bad_gateway")])
+async def test_a_dry_run_sends_the_real_body_without_a_key_and_is_resent_freely(
+    failure: httpx.Response | Callable[[httpx.Request], httpx.Response],
+) -> None:
+    script = Script(failure, httpx.Response(200, json=DRY_RUN), httpx.Response(200, json=PAYMENT))
+    async with client_for(script) as client:
+        plan = await client.dry_run_pay("agent_a", Decimal("1.50"), merchant_id="merchant_b")
+        await client.pay("agent_a", Decimal("1.50"), merchant_id="merchant_b")
+    assert (plan.decision, plan.fee, plan.projected_balance) == (
+        "allow",
+        Decimal("0.01"),
+        Decimal("8.49"),
+    )
+    dry, resent, real = script.requests
+    assert [r.headers.get("Dry-Run") for r in script.requests] == ["true", "true", None]
+    assert script.keys[:2] == [None, None]
+    assert script.keys[2] is not None
+    assert dry.url == resent.url == real.url == "http://purser.test/api/v1/payments"
+    assert dry.content == resent.content == real.content
+
+
+HOLD = {
+    "hold_id": "hold_1",
+    "agent_id": "agent_a",
+    "merchant_id": "merchant_b",
+    "wallet_id": "wallet_a",
+    "amount": "2.00",
+    "fee": "0.01",
+    "currency": "USDC",
+    "status": "pending",
+}
+REFUND = {"refund_id": "refund_1", "tx_id": "tx_1", "amount": "1.00", "currency": "USDC"}
+
+
+async def test_every_dry_run_twin_sends_its_real_methods_request() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("Dry-Run") == "true":
+            return httpx.Response(200, json=DRY_RUN)
+        path = request.url.path
+        body = REFUND if path.endswith("/refund") else PAYMENT if path.endswith("/pay") else HOLD
+        return httpx.Response(200, json=body)
+
+    script = Script(answer)
+    async with client_for(script) as client:
+        await client.create_hold("agent_a", "merchant_b", Decimal("2"), expires_in_minutes=10)
+        await client.dry_run_create_hold(
+            "agent_a", "merchant_b", Decimal("2"), expires_in_minutes=10
+        )
+        await client.capture_hold("hold_1", "1.00")
+        await client.dry_run_capture_hold("hold_1", "1.00")
+        await client.pay_payment_request("req_1")
+        await client.dry_run_pay_payment_request("req_1")
+        await client.refund("tx_1", "1", reason="r")
+        await client.dry_run_refund("tx_1", "1", reason="r")
+    assert len(script.requests) == 8
+    for real, dry in zip(script.requests[::2], script.requests[1::2], strict=True):
+        assert (real.method, real.url, real.content) == (dry.method, dry.url, dry.content)
+        assert (real.headers.get("Dry-Run"), dry.headers["Dry-Run"]) == (None, "true")
+        assert "Idempotency-Key" in real.headers
+        assert "Idempotency-Key" not in dry.headers
+
+
+CLOCK = {
+    "now": "2026-12-01T09:00:00Z",
+    "offset_seconds": 86400,
+    "server_now": "2026-11-30T09:00:00Z",
+    "holds_expired": 0,
+    "payment_requests_expired": 0,
+}
+
+
+async def test_a_clock_advance_whose_answer_was_lost_is_not_resent() -> None:
+    """The server does not replay an advance: resending it could move the clock twice."""
+    script = Script(lost_answer, httpx.Response(200, json=CLOCK))
+    async with client_for(script) as client:
+        with pytest.raises(APIConnectionError):
+            await client.advance_test_clock(86_400)
+        with pytest.raises(TypeError):
+            await client.advance_test_clock(1.5)  # type: ignore[arg-type]
+    assert len(script.requests) == 1
+    assert json.loads(script.requests[0].content) == {"seconds": 86_400}
+
+
+def entry(entry_id: str, balance_after: str) -> dict[str, object]:
+    return {
+        "entry_id": entry_id,
+        "kind": "payment",
+        "account": "held",
+        "amount": "-1.00",
+        "balance_after": balance_after,
+        "currency": "USDC",
+        "counterparties": [],
+        "reference": None,
+        "description": None,
+        "created_at": "2026-11-30T09:00:00Z",
+    }
+
+
+async def test_wallet_entries_page_by_the_last_entry_id_keeping_the_account() -> None:
+    script = Script(
+        httpx.Response(200, json=[entry("je_3", "3.00"), entry("je_2", "4.00")]),
+        httpx.Response(200, json=[entry("je_1", "5.00")]),
+    )
+    async with client_for(script) as client:
+        entries = [
+            e
+            async for e in client.list_wallet_entries(
+                "agent_a", account="held", starting_after="je_4", page_size=2
+            )
+        ]
+    assert [(e.entry_id, e.balance_after) for e in entries] == [
+        ("je_3", Decimal("3.00")),
+        ("je_2", Decimal("4.00")),
+        ("je_1", Decimal("5.00")),
+    ]
+    assert [dict(r.url.params) for r in script.requests] == [
+        {"account": "held", "starting_after": "je_4", "limit": "2"},
+        {"account": "held", "starting_after": "je_2", "limit": "2"},
+    ]

@@ -14,6 +14,7 @@ from purser import (
     AgentFlaggedError,
     AsyncPurserClient,
     AuthenticationError,
+    ConflictError,
     IdempotencyConflictError,
     InsufficientFundsError,
     LimitExceededError,
@@ -21,6 +22,7 @@ from purser import (
     PermissionDeniedError,
     PurserClient,
     ValidationError,
+    WalletFrozenError,
     WebhookVerificationError,
     webhooks,
 )
@@ -132,13 +134,13 @@ class DropFirstPayment(httpx.AsyncBaseTransport):
     def __init__(self, path: str = "/api/v1/payments") -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.path = path
-        self.payment_keys: list[str] = []
+        self.payment_keys: list[str | None] = []
         self.dropped = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         if request.method == "POST" and request.url.path == self.path:
-            self.payment_keys.append(request.headers["Idempotency-Key"])
+            self.payment_keys.append(request.headers.get("Idempotency-Key"))
             if not self.dropped:
                 self.dropped = True
                 await response.aread()
@@ -191,6 +193,38 @@ async def test_a_funding_whose_answer_was_lost_is_resent_and_credits_once(
         assert (await client.get_wallet(agent_id)).balance == Decimal("25")
         used = (await client.get_sequence_limits()).used_today_cents
         assert used - used_before == 2500  # one transfer reached Sequence's limits
+
+
+async def test_a_dry_run_is_resent_after_a_lost_answer_and_writes_nothing(
+    base_url: str, api_key: str
+) -> None:
+    transport = DropFirstPayment()
+    async with AsyncPurserClient(api_key=api_key, base_url=base_url, transport=transport) as client:
+        merchant = await client.create_merchant("Plan Shop")
+        agent = await client.register_agent("planner", initial_balance=Decimal("20"))
+        agent_id = agent.agent.agent_id
+        plan = await client.dry_run_pay(agent_id, Decimal("5"), merchant_id=merchant.merchant_id)
+        # Resent after the lost answer, with no key either time: it wrote nothing.
+        assert transport.dropped
+        assert transport.payment_keys == [None, None]
+        assert (plan.decision, plan.fee is not None) == ("allow", True)
+        assert [tx async for tx in client.list_transactions(agent_id)] == []
+        assert (await client.get_wallet(agent_id)).balance == Decimal("20")
+
+        paid = await client.pay(agent_id, Decimal("5"), merchant_id=merchant.merchant_id)
+        assert paid.transaction is not None
+        assert paid.transaction.fee == plan.fee
+        assert (await client.get_wallet(agent_id)).balance == plan.projected_balance
+
+        # What the server cannot run at all raises, as the real call would.
+        with pytest.raises(NotFoundError):
+            await client.dry_run_capture_hold("hold_missing")
+        with pytest.raises(ValidationError) as invalid:
+            await client.dry_run_pay(agent_id, "-1", merchant_id=merchant.merchant_id)
+        assert invalid.value.param == "amount"
+        with pytest.raises(ConflictError) as too_much:
+            await client.dry_run_refund(paid.transaction.tx_id, Decimal("6"))
+        assert too_much.value.code == "refund_exceeds_payment"
 
 
 async def test_each_call_gets_its_own_idempotency_key(base_url: str, api_key: str) -> None:
@@ -428,3 +462,20 @@ async def test_webhook_verify_accepts_a_real_delivery_and_rejects_a_tampered_one
     replayed_id = {**delivered.headers, "webhook-id": "msg_other"}
     with pytest.raises(WebhookVerificationError):
         webhooks.verify(delivered.body, replayed_id, hook.secret)
+
+
+async def test_an_agent_key_freezes_its_agent_and_only_an_owner_key_unfreezes(
+    client: AsyncPurserClient, base_url: str
+) -> None:
+    merchant = await client.create_merchant("Brake Shop")
+    agent_id = (await client.register_agent("braked", initial_balance=Decimal("10"))).agent.agent_id
+    agent_key = await client.create_key("brake", agent_id=agent_id, scopes=["payments:write"])
+    async with AsyncPurserClient(api_key=agent_key.secret, base_url=base_url) as own:
+        frozen = await own.freeze_agent(agent_id)
+        assert (frozen.scope, frozen.agent_id, frozen.frozen) == ("agent", agent_id, True)
+        with pytest.raises(WalletFrozenError):
+            await own.pay(agent_id, Decimal("1"), merchant_id=merchant.merchant_id)
+        with pytest.raises(PermissionDeniedError):
+            await own.unfreeze_agent(agent_id)
+    assert (await client.unfreeze_agent(agent_id)).changed
+    assert (await client.pay(agent_id, Decimal("1"), merchant_id=merchant.merchant_id)).success

@@ -21,6 +21,7 @@ from purser.errors import (
     PurserError,
     RateLimitError,
     ValidationError,
+    WalletFrozenError,
     WebhookVerificationError,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "PurserError",
     "RateLimitError",
     "ValidationError",
+    "WalletFrozenError",
     "WebhookVerificationError",
     "models",
     "route_table",

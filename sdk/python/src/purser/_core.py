@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import TypeAdapter
@@ -30,6 +31,8 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
 #: Longest pause between attempts, whatever ``Retry-After`` asks.
 MAX_WAIT_SECONDS = 30.0
+#: The header that asks the server to run a call and roll it back (``as_dry_run``).
+DRY_RUN_HEADER = "Dry-Run"
 
 Money = Decimal | int | str
 
@@ -101,6 +104,12 @@ def money_or_none(value: Money | None) -> str | None:
     return None if value is None else money(value)
 
 
+def segment(value: str) -> str:
+    """``value`` as one path segment: every reserved character escaped, so an id holding
+    a ``/`` or a ``?`` can never reach another route."""
+    return quote(value, safe="")
+
+
 def resolve_settings(api_key: str | None, base_url: str | None) -> tuple[str, str]:
     key = api_key if api_key is not None else os.environ.get("PURSER_API_KEY")
     if not key:
@@ -128,8 +137,10 @@ class Call(Generic[T]):
     #: set a state (PUT, PATCH, DELETE, flag, authorize), and the POSTs whose answer the
     #: server stores under the ``Idempotency-Key`` and replays. ``False`` for the POSTs it
     #: does not replay (a new key, a webhook subscription, a test or replayed delivery, a
-    #: secret rotation): a resend would do them twice.
+    #: secret rotation, a test clock advance): a resend would do them twice.
     resendable: bool = True
+    #: Sent with ``Dry-Run: true`` (``as_dry_run``): the server runs it and writes nothing.
+    dry_run: bool = False
 
     @property
     def mutating(self) -> bool:
@@ -157,6 +168,16 @@ def call(
     return Call(method, path, adapter, clean(params or {}), json, idempotency_key, resendable)
 
 
+def as_dry_run(real: Call[Any], model: type[T]) -> Call[T]:
+    """The dry run of ``real``: the same request with ``Dry-Run: true``, answered with
+    ``model`` (the server's decision) instead of the real answer. It carries no
+    ``Idempotency-Key`` (the server claims none for a dry run, and a key of yours stays
+    free for the real call) and may be resent freely: it writes nothing."""
+    return replace(
+        real, adapter=TypeAdapter(model), idempotency_key=None, resendable=True, dry_run=True
+    )
+
+
 @dataclass(frozen=True)
 class Pager(Generic[T]):
     """How a list continues: ``offset``; ``after`` (the last item's id in ``param``);
@@ -176,8 +197,7 @@ class Pager(Generic[T]):
         return self.with_params({self.size_param: self.page_size})
 
     def with_params(self, extra: Mapping[str, Any]) -> Call[Any]:
-        c = self.call
-        return Call(c.method, c.path, c.adapter, {**c.params, **extra}, c.json, None, c.resendable)
+        return replace(self.call, params={**self.call.params, **extra}, idempotency_key=None)
 
     def items(self, page: Any) -> list[T]:
         if self.kind in ("envelope", "connection"):
@@ -205,7 +225,10 @@ class Pager(Generic[T]):
 
 def headers_for(call: Call[Any], api_key: str) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-    if call.mutating:
+    if call.dry_run:
+        # Writes nothing, so there is nothing a key would guard.
+        headers[DRY_RUN_HEADER] = "true"
+    elif call.mutating:
         # One key per logical call, the same on every retry: a retry can never pay twice.
         headers["Idempotency-Key"] = call.idempotency_key or str(uuid.uuid4())
     return headers

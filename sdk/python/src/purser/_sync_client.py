@@ -7,11 +7,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import quote
 
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
+from purser import _calls
 from purser import models as m
 from purser._core import (
     API_PREFIX,
@@ -22,6 +22,7 @@ from purser._core import (
     Money,
     Pager,
     Unset,
+    as_dry_run,
     call,
     connection_error,
     headers_for,
@@ -32,13 +33,10 @@ from purser._core import (
     resolve_settings,
     wait_for,
 )
+from purser._core import segment as _p
 from purser.errors import error_from_response
 
 T = TypeVar("T")
-
-
-def _p(segment: str) -> str:
-    return quote(segment, safe="")
 
 
 def _joined(values: Iterable[str] | None) -> str | None:
@@ -273,6 +271,99 @@ class PurserClient:
             )
         )
 
+    # -- the wallet's journal ----------------------------------------------------------
+
+    @operation("GET /agents/{agent_id}/wallet/entries")
+    def list_wallet_entries(
+        self,
+        agent_id: str,
+        *,
+        account: str | None = None,
+        starting_after: str | None = None,
+        page_size: int = 50,
+    ) -> Iterator[m.WalletEntry]:
+        """The postings of the wallet, newest first, every page (by ``starting_after``:
+        the last ``entry_id``; ``page_size`` at most 200). Each has its signed ``amount``
+        and the account's ``balance_after`` it: the newest one's is the wallet's
+        ``balance``. ``account="held"`` lists the account pending holds reserve instead
+        (its newest ``balance_after`` is the ``held_balance``; default ``available``).
+        ``starting_after`` (an ``entry_id`` of this listing) starts after that posting."""
+        first = call(
+            "GET",
+            f"/agents/{_p(agent_id)}/wallet/entries",
+            list[m.WalletEntry],
+            params={"account": account, "starting_after": starting_after},
+        )
+        return self._paginate(Pager(first, "after", page_size, "starting_after", "entry_id"))
+
+    @operation("GET /journal/entries/{entry_id}")
+    def get_journal_entry(self, entry_id: str) -> m.JournalEntry:
+        """A journal entry with all its postings (they sum to zero), each naming its
+        account's owner. Found only if it posts to one of the key's accounts."""
+        return self._request(call("GET", f"/journal/entries/{_p(entry_id)}", m.JournalEntry))
+
+    # -- freezing ----------------------------------------------------------------------
+
+    @operation("POST /agents/{agent_id}/freeze")
+    def freeze_agent(
+        self, agent_id: str, *, release_holds: bool = False, idempotency_key: str | None = None
+    ) -> m.FreezeResult:
+        """Freeze an agent: from the next request on, its payments, holds, captures,
+        request pays and fundings raise ``WalletFrozenError`` (recorded as failed
+        attempts) until ``unfreeze_agent``. ``release_holds=True`` also voids its pending
+        holds (``holds_released``). A key with ``agents:write`` or ``payments:write`` may
+        pull this brake, one restricted to the agent included; freezing a frozen agent
+        changes nothing (``changed`` is ``False``)."""
+        return self._request(
+            call(
+                "POST",
+                f"/agents/{_p(agent_id)}/freeze",
+                m.FreezeResult,
+                json={"release_holds": release_holds},
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("POST /agents/{agent_id}/unfreeze")
+    def unfreeze_agent(
+        self, agent_id: str, *, idempotency_key: str | None = None
+    ) -> m.FreezeResult:
+        """Unfreeze an agent frozen on its own (an owner key only: an agent's key may
+        freeze it, never unfreeze it). While ``freeze_all`` holds, it stays frozen."""
+        return self._request(
+            call(
+                "POST",
+                f"/agents/{_p(agent_id)}/unfreeze",
+                m.FreezeResult,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("POST /freeze")
+    def freeze_all(
+        self, *, release_holds: bool = False, idempotency_key: str | None = None
+    ) -> m.FreezeResult:
+        """Freeze every agent of the key's owner, and every agent created until
+        ``unfreeze_all`` (an owner key only). ``release_holds=True`` voids every pending
+        hold of the owner's agents."""
+        return self._request(
+            call(
+                "POST",
+                "/freeze",
+                m.FreezeResult,
+                json={"release_holds": release_holds},
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("POST /unfreeze")
+    def unfreeze_all(self, *, idempotency_key: str | None = None) -> m.FreezeResult:
+        """Lift the owner-wide freeze; agents frozen on their own (``freeze_agent``) stay
+        frozen."""
+        return self._request(
+            call("POST", "/unfreeze", m.FreezeResult, idempotency_key=idempotency_key)
+        )
+
     # -- payments ----------------------------------------------------------------------
 
     @operation("POST /payments")
@@ -289,19 +380,52 @@ class PurserClient:
         currency: str | None = None,
     ) -> m.PaymentResult:
         """Pay a merchant, a wallet or a catalog product. A refusal raises (e.g.
-        ``InsufficientFundsError``, ``LimitExceededError``) with the failed ``tx_id``."""
-        body = {
-            "agent_id": agent_id,
-            "amount": money_or_none(amount),
-            "currency": currency,
-            "merchant_id": merchant_id,
-            "recipient_wallet_id": recipient_wallet_id,
-            "product_id": product_id,
-            "purpose": purpose,
-        }
-        body = {k: v for k, v in body.items() if v is not None}
+        ``InsufficientFundsError``, ``LimitExceededError``, ``WalletFrozenError``) with the
+        failed ``tx_id``. ``dry_run_pay`` asks what this would do, paying nothing."""
         return self._request(
-            call("POST", "/payments", m.PaymentResult, json=body, idempotency_key=idempotency_key)
+            _calls.payment(
+                agent_id=agent_id,
+                amount=amount,
+                merchant_id=merchant_id,
+                recipient_wallet_id=recipient_wallet_id,
+                product_id=product_id,
+                purpose=purpose,
+                currency=currency,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("POST /payments")
+    def dry_run_pay(
+        self,
+        agent_id: str,
+        amount: Money | None = None,
+        merchant_id: str | None = None,
+        recipient_wallet_id: str | None = None,
+        product_id: str | None = None,
+        purpose: str | None = None,
+        *,
+        currency: str | None = None,
+    ) -> m.DryRunResult:
+        """What ``pay`` with these arguments would do, paying nothing: the server runs the
+        whole payment (key, agent state, risk, limits, fee, funds) and rolls it back.
+        A refusal (funds, limits, freeze, flag, risk) is a ``deny`` answer with its
+        ``reasons``, not an exception; a request the server cannot run at all (an unknown
+        agent, an invalid field) raises as ``pay`` would."""
+        return self._request(
+            as_dry_run(
+                _calls.payment(
+                    agent_id=agent_id,
+                    amount=amount,
+                    merchant_id=merchant_id,
+                    recipient_wallet_id=recipient_wallet_id,
+                    product_id=product_id,
+                    purpose=purpose,
+                    currency=currency,
+                    idempotency_key=None,
+                ),
+                m.DryRunResult,
+            )
         )
 
     @operation("GET /payments/estimate")
@@ -350,17 +474,46 @@ class PurserClient:
         purpose: str | None = None,
         idempotency_key: str | None = None,
     ) -> m.Hold:
-        body = {
-            "agent_id": agent_id,
-            "merchant_id": merchant_id,
-            "amount": money(amount),
-            "currency": currency,
-            "expires_in_minutes": expires_in_minutes,
-            "purpose": purpose,
-        }
-        body = {k: v for k, v in body.items() if v is not None}
+        """Reserve ``amount`` (plus the fee) of the agent's wallet for a merchant until it
+        is captured, voided or expires. ``dry_run_create_hold`` asks what this would do."""
         return self._request(
-            call("POST", "/payments/holds", m.Hold, json=body, idempotency_key=idempotency_key)
+            _calls.hold(
+                agent_id=agent_id,
+                merchant_id=merchant_id,
+                amount=amount,
+                currency=currency,
+                expires_in_minutes=expires_in_minutes,
+                purpose=purpose,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("POST /payments/holds")
+    def dry_run_create_hold(
+        self,
+        agent_id: str,
+        merchant_id: str,
+        amount: Money,
+        currency: str = "USDC",
+        *,
+        expires_in_minutes: int | None = None,
+        purpose: str | None = None,
+    ) -> m.DryRunResult:
+        """What ``create_hold`` would do, holding nothing (``status_code`` 201 when
+        allowed; ``projected_held_balance`` with the hold)."""
+        return self._request(
+            as_dry_run(
+                _calls.hold(
+                    agent_id=agent_id,
+                    merchant_id=merchant_id,
+                    amount=amount,
+                    currency=currency,
+                    expires_in_minutes=expires_in_minutes,
+                    purpose=purpose,
+                    idempotency_key=None,
+                ),
+                m.DryRunResult,
+            )
         )
 
     @operation("POST /payments/holds/{hold_id}/capture")
@@ -368,14 +521,17 @@ class PurserClient:
         self, hold_id: str, amount: Money | None = None, *, idempotency_key: str | None = None
     ) -> m.Hold:
         """Capture up to the held amount (all by default); the rest is released."""
-        body = {} if amount is None else {"amount": money(amount)}
         return self._request(
-            call(
-                "POST",
-                f"/payments/holds/{_p(hold_id)}/capture",
-                m.Hold,
-                json=body,
-                idempotency_key=idempotency_key,
+            _calls.capture(hold_id=hold_id, amount=amount, idempotency_key=idempotency_key)
+        )
+
+    @operation("POST /payments/holds/{hold_id}/capture")
+    def dry_run_capture_hold(self, hold_id: str, amount: Money | None = None) -> m.DryRunResult:
+        """What ``capture_hold`` would do, capturing nothing (the hold stays pending)."""
+        return self._request(
+            as_dry_run(
+                _calls.capture(hold_id=hold_id, amount=amount, idempotency_key=None),
+                m.DryRunResult,
             )
         )
 
@@ -412,15 +568,22 @@ class PurserClient:
         idempotency_key: str | None = None,
     ) -> m.Refund:
         """Refund a payment, all of what remains by default."""
-        body = {"amount": money_or_none(amount), "reason": reason}
-        body = {k: v for k, v in body.items() if v is not None}
         return self._request(
-            call(
-                "POST",
-                f"/payments/{_p(tx_id)}/refund",
-                m.Refund,
-                json=body,
-                idempotency_key=idempotency_key,
+            _calls.refund(
+                tx_id=tx_id, amount=amount, reason=reason, idempotency_key=idempotency_key
+            )
+        )
+
+    @operation("POST /payments/{tx_id}/refund")
+    def dry_run_refund(
+        self, tx_id: str, amount: Money | None = None, reason: str | None = None
+    ) -> m.DryRunResult:
+        """What ``refund`` would do, refunding nothing (``projected_balance``: the paying
+        wallet's balance with the refund; ``risk`` is ``None``: refunds are not scored)."""
+        return self._request(
+            as_dry_run(
+                _calls.refund(tx_id=tx_id, amount=amount, reason=reason, idempotency_key=None),
+                m.DryRunResult,
             )
         )
 
@@ -465,12 +628,19 @@ class PurserClient:
     def pay_payment_request(
         self, request_id: str, *, idempotency_key: str | None = None
     ) -> m.PaymentResult:
+        """Pay a payment request from its payer's wallet; a refusal raises as ``pay``'s."""
         return self._request(
-            call(
-                "POST",
-                f"/payments/request/{_p(request_id)}/pay",
-                m.PaymentResult,
-                idempotency_key=idempotency_key,
+            _calls.request_payment(request_id=request_id, idempotency_key=idempotency_key)
+        )
+
+    @operation("POST /payments/request/{request_id}/pay")
+    def dry_run_pay_payment_request(self, request_id: str) -> m.DryRunResult:
+        """What ``pay_payment_request`` would do, paying nothing (the request stays
+        pending)."""
+        return self._request(
+            as_dry_run(
+                _calls.request_payment(request_id=request_id, idempotency_key=None),
+                m.DryRunResult,
             )
         )
 
@@ -1010,6 +1180,33 @@ class PurserClient:
     def get_funding(self, funding_id: str) -> m.Funding:
         """A wallet funding and its state."""
         return self._request(call("GET", f"/fundings/{_p(funding_id)}", m.Funding))
+
+    # -- the sandbox test clock ---------------------------------------------------------
+
+    @operation("GET /test/clock")
+    def get_test_clock(self) -> m.TestClock:
+        """The owner's sandbox now and how far it runs ahead of the server's clock
+        (``NotFoundError`` in live mode: there is no test clock)."""
+        return self._request(call("GET", "/test/clock", m.TestClock))
+
+    @operation("POST /test/clock/advance")
+    def advance_test_clock(self, seconds: int) -> m.TestClock:
+        """Move the owner's sandbox clock forward by ``seconds`` (1 to 31 536 000, a year):
+        every request of the owner's keys then runs at the new now (limit windows roll,
+        holds and payment requests expire, in this call already). Other owners' clocks do
+        not move. The server does not replay this request, so one whose answer was lost
+        is not resent (that could move the clock twice): read ``get_test_clock``."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int):
+            raise TypeError("seconds is an int number of seconds")
+        return self._request(
+            call(
+                "POST",
+                "/test/clock/advance",
+                m.TestClock,
+                json={"seconds": seconds},
+                resendable=False,
+            )
+        )
 
     # -- audit -------------------------------------------------------------------------
 

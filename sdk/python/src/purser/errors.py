@@ -115,6 +115,12 @@ class AgentFlaggedError(PermissionDeniedError):
     """``agent_flagged``: the agent is flagged and moves no money."""
 
 
+class WalletFrozenError(PermissionDeniedError):
+    """``wallet_frozen``: the agent (or every agent of its owner) is frozen and its wallet
+    moves no money until an owner key unfreezes it. The refused attempt is recorded as a
+    failed transaction (``tx_id``) where the call makes one."""
+
+
 class IdempotencyConflictError(ConflictError):
     """``idempotency_key_reused`` (same key, other request) or ``idempotency_key_in_use``
     (still in use after every retry)."""
@@ -128,6 +134,7 @@ _BY_CODE: dict[str, type[APIStatusError]] = {
     "insufficient_funds": InsufficientFundsError,
     "limit_exceeded": LimitExceededError,
     "agent_flagged": AgentFlaggedError,
+    "wallet_frozen": WalletFrozenError,
     "idempotency_key_reused": IdempotencyConflictError,
     "idempotency_key_in_use": IdempotencyConflictError,
 }

@@ -196,6 +196,38 @@ class PaymentRequest(PurserModel):
     tx_id: str | None = None
 
 
+class DryRunReason(PurserModel):
+    """Why a dry run would be refused: the refusal's ``code`` (``limit_exceeded``,
+    ``insufficient_funds``, ``wallet_frozen``…) and its message."""
+
+    code: str
+    message: str
+
+
+class DryRunResult(PurserModel):
+    """What a call would do (``Dry-Run: true``): the server ran it through the whole
+    pipeline and rolled it back, writing nothing. ``decision`` is ``allow`` or ``deny``;
+    ``status_code`` the status the real call would answer (``deny``: the refusal's, e.g.
+    400 or 403; ``allow``: 200, or 201 for a hold or refund); ``reasons`` the refusal's code
+    and message (empty when allowed). ``fee`` and the projected balances are ``Decimal``
+    in ``currency`` (a denied call projects the wallet as it is); ``limits`` each
+    configured limit as it would stand after the call; ``risk`` the assessment (``None``
+    where risk is not scored: a refusal before it, a capture, a refund)."""
+
+    dry_run: bool = True
+    decision: str
+    status_code: int
+    reasons: list[DryRunReason] = []
+    wallet_id: str | None = None
+    amount: Decimal | None = None
+    fee: Decimal | None = None
+    currency: str | None = None
+    projected_balance: Decimal | None = None
+    projected_held_balance: Decimal | None = None
+    limits: dict[str, LimitState] = {}
+    risk: RiskRecord | None = None
+
+
 class Webhook(PurserModel):
     subscription_id: str
     url: str
@@ -277,6 +309,105 @@ class FlagState(PurserModel):
 class AuthorizedServices(PurserModel):
     agent_id: str
     services: list[str]
+
+
+class FreezeResult(PurserModel):
+    """What a freeze or unfreeze changed. ``scope`` ``agent`` (``agent_id`` is the agent)
+    or ``owner`` (every agent of the owner; ``agent_id`` is ``None``); ``frozen`` the state
+    after the call; ``changed`` ``False`` when it already was in that state; ``agent_ids``
+    the agents whose own flag changed; ``holds_released`` the holds voided
+    (``release_holds=True``)."""
+
+    scope: str
+    agent_id: str | None = None
+    frozen: bool
+    changed: bool
+    agent_ids: list[str] = []
+    holds_released: list[str] = []
+
+
+# -- the journal: signed amounts ("-15.99" is money out of the account) --------------------
+
+
+class AccountOwner(PurserModel):
+    """Whose account a posting names: ``type`` ``agent``, ``merchant``, ``fee`` (fee
+    revenue), ``deposit`` (the owner's sandbox deposit) or ``rail`` (Sequence); ``id`` and
+    ``wallet_id`` of an agent or merchant (``None`` for the platform's accounts); ``name``
+    when the key may read it (else ``None``), a label for the platform's accounts."""
+
+    type: str
+    id: str | None = None
+    name: str | None = None
+    wallet_id: str | None = None
+
+
+class Posting(PurserModel):
+    """One account's side of a journal entry: ``account`` is the account's kind
+    (``wallet_available``, ``wallet_held``, ``merchant``, ``fee_revenue``,
+    ``owner_deposit``, ``rail_clearing``); ``amount`` is signed, positive into it."""
+
+    account: str
+    owner: AccountOwner
+    amount: Decimal
+    currency: str
+
+
+class EntryReference(PurserModel):
+    """What an entry records: ``type`` ``payment`` (``id`` the tx_id), ``payment_request``
+    (``id`` the request, ``tx_id`` its payment), ``hold``, ``capture`` / ``void`` (``id``
+    the hold; a capture's ``tx_id``), ``refund`` (``id`` the refund, ``tx_id`` the payment
+    refunded), ``funding`` (``transfer_id`` Sequence's), ``initial_balance`` (``id`` the
+    wallet) or ``other`` (``id`` the raw reference)."""
+
+    type: str
+    id: str
+    tx_id: str | None = None
+    transfer_id: str | None = None
+
+
+class WalletEntry(PurserModel):
+    """One posting of a wallet account (``account`` ``available`` or ``held``), newest
+    first in a listing: ``amount`` signed (negative is money out), ``balance_after`` the
+    account's balance right after it (the newest one's is the wallet's ``balance``, or
+    ``held_balance`` for ``held``), the entry's other postings (``counterparties``) and
+    what it records (``reference``). ``kind``: ``payment``, ``funding``, ``hold``,
+    ``capture``, ``void``, ``refund``, ``transfer`` or ``adjustment``."""
+
+    entry_id: str
+    kind: str
+    account: str
+    amount: Decimal
+    balance_after: Decimal
+    currency: str
+    counterparties: list[Posting] = []
+    reference: EntryReference | None = None
+    description: str | None = None
+    created_at: datetime
+
+
+class JournalEntry(PurserModel):
+    """A journal entry with every posting (they sum to zero per currency)."""
+
+    entry_id: str
+    kind: str
+    reference: EntryReference | None = None
+    description: str | None = None
+    postings: list[Posting]
+    created_at: datetime
+
+
+class TestClock(PurserModel):
+    """The owner's sandbox clock: ``now`` (Purser's now for every request of the owner's
+    keys), ``offset_seconds`` ahead of the server's clock (``server_now``); after an
+    advance, how many holds and payment requests it expired."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    now: datetime
+    offset_seconds: int
+    server_now: datetime
+    holds_expired: int = 0
+    payment_requests_expired: int = 0
 
 
 class AuditRecord(PurserModel):
