@@ -112,7 +112,7 @@ def dry_run_requested(request: Request) -> bool:
     if not getattr(request.scope.get("route"), "supports_dry_run", False):
         raise DryRunNotSupported(
             "this route has no dry run; it is offered on payments, holds, captures, "
-            "payment-request pays and refunds",
+            "payment-request pays, refunds, Sequence transfers and fundings",
             param=DRY_RUN_HEADER,
         )
     return True

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import PUBLIC, AccessRoute, SessionDep, scoped
+from app.api.deps import DRY_RUN, PUBLIC, AccessRoute, SessionDep, scoped
 from app.api.idempotency import REPLAYED_HEADER, idempotency_key_of
 from app.api.outcomes import call_context
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
@@ -197,6 +197,7 @@ def _gateway_router(prefix: str) -> APIRouter:
             202: {"model": TransferResult, "description": "Sent; Sequence has not finished"},
             400: {"model": Problem, "description": "A limit, or Sequence refused or failed it"},
         },
+        dependencies=[DRY_RUN],
     )
     async def create_transfer(
         payload: TransferCreate, principal: Operator, session: SessionDep, request: Request
@@ -206,7 +207,18 @@ def _gateway_router(prefix: str) -> APIRouter:
         Sequence's transfer id once complete; 202 `{"status": "pending", …}` while
         Sequence works on it (the poller settles it); 400 for a limit or a transfer
         Sequence refused or failed. Send an `Idempotency-Key`: a retry returns the same
-        transfer, never a second one."""
+        transfer, never a second one. `Dry-Run: true`: the checks and the limits'
+        reservation, rolled back, without calling Sequence; 200 with the decision and the
+        limits as they would stand (`DryRunResult`, amounts in dollars)."""
+        if getattr(request.state, "dry_run", False):
+            plan = await sequence_transfers.dry_run_transfer(
+                session,
+                _rail(request),
+                request.app.state.settings,
+                call_context(request, principal),
+                payload,
+            )
+            return JSONResponse(plan.model_dump(mode="json"))
         key = idempotency_key_of(request)
         # The key's lookup is done: no connection is held while Sequence answers (the
         # transfer's own transactions take theirs).
@@ -324,6 +336,7 @@ Funder = Annotated[Principal, scoped(Scope.sequence)]
         400: {"model": Problem, "description": "A limit; a non-dollar wallet; Sequence refused"},
         403: {"model": Problem, "description": "Agent flagged, inactive, frozen; risk denied"},
     },
+    dependencies=[DRY_RUN],
 )
 async def fund_wallet(
     agent_id: str, payload: FundingCreate, principal: Funder, session: SessionDep, request: Request
@@ -331,7 +344,20 @@ async def fund_wallet(
     """Fund the agent's wallet from a Sequence pod (dollar wallets at par): 202 with a
     `fund_…` id; the wallet is credited only once Sequence reports the transfer complete
     (`wallet.funded`), never twice; a failure credits nothing (`wallet.funding_failed`).
-    The transfer counts against the owner's Sequence limits."""
+    The transfer counts against the owner's Sequence limits. `Dry-Run: true`: the checks
+    (Sequence is asked about the pod), the agent's policy and the limits' reservation,
+    rolled back, without the transfer; 200 with the decision, the balance once credited and
+    the limits as they would stand (`DryRunResult`)."""
+    if getattr(request.state, "dry_run", False):
+        plan = await sequence_transfers.dry_run_funding(
+            session,
+            _rail(request),
+            request.app.state.settings,
+            call_context(request, principal),
+            agent_id,
+            payload,
+        )
+        return JSONResponse(plan.model_dump(mode="json"))
     key = idempotency_key_of(request)
     await session.commit()  # as a transfer: nothing held while Sequence answers
     funding, replayed = await sequence_transfers.fund_wallet(

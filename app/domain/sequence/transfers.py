@@ -16,7 +16,7 @@ record (committed before the call), the call, then its outcome.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Row
@@ -32,6 +32,7 @@ from app.domain.ledger import service as ledger
 from app.domain.ledger.schemas import Leg
 from app.domain.payment import service as payment_service
 from app.domain.payment.errors import PaymentRefused
+from app.domain.payment.schemas import DryRunReason, DryRunResult
 from app.domain.payment.service import CallContext
 from app.domain.sequence import repository
 from app.domain.sequence.errors import (
@@ -60,7 +61,10 @@ from app.domain.sequence.service import (
     today,
     upstream,
 )
+from app.domain.wallet import repository as wallet_repository
 from app.domain.wallet import service as wallet_service
+from app.domain.wallet.schemas import LimitStateRead
+from app.errors import AppError
 from app.integrations.sequence.errors import SequenceAmbiguous, SequenceError, SequenceNotFound
 from app.integrations.sequence.schemas import TERMINAL_STATUSES, Transfer
 from app.kit.ids import new_id
@@ -456,6 +460,113 @@ async def _run_transfer(
     return await _send(sessionmaker, rail, connection, row, settings, now), existing is not None
 
 
+def _transfer_values(payload: TransferCreate) -> dict[str, Any]:
+    """The transfer row a gateway request asks for. Raises ``InstantNotSupported`` and
+    ``InvalidTransfer`` (422)."""
+    if payload.instant:
+        raise InstantNotSupported(
+            "instant transfers are not offered by Sequence's Platform API (ACH only)",
+            param="instant",
+        )
+    if payload.source_id == payload.destination_id:
+        raise InvalidTransfer("source_id and destination_id must differ", param="destination_id")
+    return {
+        "id": new_id("seqt", 12),
+        "kind": "transfer",
+        "source_id": payload.source_id,
+        "destination_id": payload.destination_id,
+        "amount_cents": payload.amount_cents,
+        "description": payload.description or None,
+    }
+
+
+async def dry_run_transfer(
+    session: AsyncSession,
+    rail: Rail,
+    settings: Settings,
+    context: CallContext,
+    payload: TransferCreate,
+) -> DryRunResult:
+    """``Dry-Run: true`` of ``create_transfer``: its checks and the limits' reservation,
+    in ``session`` (which the caller rolls back), without calling Sequence. Raises as
+    ``create_transfer`` does for a malformed request and ``NotConnected`` (409)."""
+    values = _transfer_values(payload)
+    await rail.connection(session, context.principal.owner_id)
+    request = _Request(context.principal, context.request_id, None, b"")
+    return await _dry_run(session, settings, context, request, values, policy=None)
+
+
+async def _dry_run(
+    session: AsyncSession,
+    settings: Settings,
+    context: CallContext,
+    request: _Request,
+    values: dict[str, Any],
+    *,
+    policy: Callable[[AsyncSession], Awaitable[None]] | None,
+) -> DryRunResult:
+    """The steps a transfer takes before Sequence is called — the agent's policy for a
+    funding, then ``_reserve`` (limits, the row, the audit) — run for real in ``session``
+    (rolled back by the caller), and what they leave: the decision, and the owner's
+    Sequence limits as they would stand (amounts in dollars). A funding's projected
+    balance is the wallet's once Sequence completes it (its credit comes then)."""
+    owner_id = context.principal.owner_id
+    refusal: AppError | None = None
+    try:
+        if policy is not None:
+            await policy(session)
+        await _reserve(session, settings, request, values, context.now)
+    except (PaymentRefused, TransferLimitExceeded) as error:
+        refusal = error
+    per_transfer, daily = await limits_of(session, settings, owner_id)
+    day = today(settings, context.now)
+    used = await repository.used_on(session, owner_id, day)
+    resets_at = datetime.combine(day + timedelta(days=1), time(), tzinfo=settings.limits_zone)
+    limits = {
+        "sequence_per_transfer": LimitStateRead(
+            limit=format_amount(per_transfer, "USD"),
+            used="0.00",
+            remaining=format_amount(per_transfer, "USD"),
+            resets_at=None,
+        ),
+        "sequence_daily": LimitStateRead(
+            limit=format_amount(daily, "USD"),
+            used=format_amount(used, "USD"),
+            remaining=format_amount(max(daily - used, 0), "USD"),
+            resets_at=resets_at,
+        ),
+    }
+    projected = None
+    wallet_id = values.get("wallet_id")
+    currency = values.get("credit_currency", "USD")
+    amount = values.get("credit_amount", values["amount_cents"])
+    if wallet_id is not None:
+        wallet = await wallet_repository.get_wallet_by_id(
+            session, owner_id=owner_id, wallet_id=wallet_id
+        )
+        assert wallet is not None
+        balance = (await ledger.balances_of(session, [wallet.available_account_id])).get(
+            wallet.available_account_id, 0
+        )
+        projected = format_amount(balance + (amount if refusal is None else 0), currency)
+    trace = context.trace
+    return DryRunResult(
+        decision="deny" if refusal is not None else "allow",
+        status_code=refusal.status_code if refusal is not None else 202,
+        reasons=[]
+        if refusal is None
+        else [DryRunReason(code=refusal.code, message=refusal.detail)],
+        wallet_id=wallet_id,
+        amount=format_amount(amount, currency),
+        fee=None,
+        currency=currency,
+        projected_balance=projected,
+        projected_held_balance=None,
+        limits=limits,
+        risk=None if trace is None or trace.risk is None else trace.risk.as_record(),
+    )
+
+
 async def create_transfer(
     sessionmaker: async_sessionmaker[AsyncSession],
     rail: Rail,
@@ -474,28 +585,9 @@ async def create_transfer(
     Raises ``InstantNotSupported``, ``TransferLimitExceeded``, ``TransferRefused`` (400:
     Sequence refused or failed it; the reservation given back), ``InvalidTransfer`` (422),
     ``NotConnected`` (409)."""
-    if payload.instant:
-        raise InstantNotSupported(
-            "instant transfers are not offered by Sequence's Platform API (ACH only)",
-            param="instant",
-        )
-    if payload.source_id == payload.destination_id:
-        raise InvalidTransfer("source_id and destination_id must differ", param="destination_id")
     request = _Request(principal, request_id, client_key, body)
     row, replayed = await _run_transfer(
-        sessionmaker,
-        rail,
-        settings,
-        request,
-        {
-            "id": new_id("seqt", 12),
-            "kind": "transfer",
-            "source_id": payload.source_id,
-            "destination_id": payload.destination_id,
-            "amount_cents": payload.amount_cents,
-            "description": payload.description or None,
-        },
-        now,
+        sessionmaker, rail, settings, request, _transfer_values(payload), now
     )
     rail.forget(principal.owner_id)
     if row.status == "failed":
@@ -558,6 +650,101 @@ async def _check_pod(rail: Rail, connection: Connection, pod_id: str) -> str:
     return account.id
 
 
+@dataclass(frozen=True, slots=True)
+class _Funding:
+    """A funding request checked: the transfer row it asks for, and the agent's policy."""
+
+    values: dict[str, Any]
+    context: CallContext
+
+    async def refusal(self, session: AsyncSession) -> PaymentRefused | None:
+        """The agent's state, flag and risk for this inflow (``inflow_refusal``)."""
+        return await payment_service.inflow_refusal(
+            session,
+            self.context,
+            self.values["agent_id"],
+            Money(self.values["credit_amount"], self.values["credit_currency"]),
+        )
+
+
+async def _funding_rows(
+    session: AsyncSession, rail: Rail, context: CallContext, agent_id: str
+) -> tuple[Any, Row[Any], Connection]:
+    """The agent (``AgentNotFound``, 404), its wallet and the owner's connection
+    (``NotConnected``, 409): Purser's part of a funding's checks."""
+    principal = context.principal
+    agent = await agent_service.get(session, principal, agent_id)
+    wallet = await wallet_service.get_agent_wallet(session, principal.owner_id, agent_id)
+    connection = await rail.connection(session, principal.owner_id)
+    return agent, wallet, connection
+
+
+async def _prepare_funding(
+    rows: tuple[Any, Row[Any], Connection],
+    rail: Rail,
+    settings: Settings,
+    context: CallContext,
+    payload: FundingCreate,
+) -> _Funding:
+    """Check a funding request (``fund_wallet``'s raises, up to the policy) against
+    ``_funding_rows`` and build its transfer row; the pod and the settlement account are
+    asked of Sequence (reads)."""
+    agent, wallet, connection = rows
+    if wallet.currency not in PAR_CURRENCIES:
+        raise TransferRefused(
+            f"wallet {wallet.id} holds {wallet.currency}: only dollar wallets are funded "
+            "from Sequence",
+            param="agent_id",
+        )
+    minor = to_minor(payload.amount, wallet.currency, param="amount")
+    cents = to_minor(payload.amount, "USD", param="amount")
+    if cents * 10 ** (scale_of(wallet.currency) - 2) != minor:
+        raise InvalidFunding("amount must be whole cents", param="amount")
+    if cents < 100:
+        raise InvalidFunding("amount must be at least 1.00 (Sequence's minimum)", param="amount")
+    pod_id = await _check_pod(rail, connection, payload.pod_id)
+    destination = await _settlement_account(rail, connection, settings)
+    return _Funding(
+        {
+            "id": new_id("fund", 12),
+            "kind": "funding",
+            "source_id": pod_id,
+            "destination_id": destination,
+            "amount_cents": cents,
+            "description": "Purser",
+            "agent_id": agent.agent_id,
+            "wallet_id": wallet.id,
+            "credit_amount": minor,
+            "credit_currency": wallet.currency,
+        },
+        context,
+    )
+
+
+async def dry_run_funding(
+    session: AsyncSession,
+    rail: Rail,
+    settings: Settings,
+    context: CallContext,
+    agent_id: str,
+    payload: FundingCreate,
+) -> DryRunResult:
+    """``Dry-Run: true`` of ``fund_wallet``: its checks (Sequence is asked about the pod,
+    a read), the agent's policy and the limits' reservation in ``session`` (rolled back by
+    the caller), without the transfer. Raises as ``fund_wallet`` does for a malformed
+    request or an unknown agent or pod."""
+    rows = await _funding_rows(session, rail, context, agent_id)
+    prepared = await _prepare_funding(rows, rail, settings, context, payload)
+    request = _Request(context.principal, context.request_id, None, b"")
+
+    async def policy(session: AsyncSession) -> None:
+        refusal = await prepared.refusal(session)
+        if refusal is not None:
+            raise refusal
+
+    return await _dry_run(session, settings, context, request, prepared.values, policy=policy)
+
+
 async def fund_wallet(
     sessionmaker: async_sessionmaker[AsyncSession],
     rail: Rail,
@@ -580,30 +767,14 @@ async def fund_wallet(
     ``PaymentRefused`` subclasses (403 flag, state, risk)."""
     principal = context.principal
     async with sessionmaker() as session:
-        agent = await agent_service.get(session, principal, agent_id)
-        wallet = await wallet_service.get_agent_wallet(session, principal.owner_id, agent_id)
-        connection = await rail.connection(session, principal.owner_id)
-    if wallet.currency not in PAR_CURRENCIES:
-        raise TransferRefused(
-            f"wallet {wallet.id} holds {wallet.currency}: only dollar wallets are funded "
-            "from Sequence",
-            param="agent_id",
-        )
-    minor = to_minor(payload.amount, wallet.currency, param="amount")
-    cents = to_minor(payload.amount, "USD", param="amount")
-    if cents * 10 ** (scale_of(wallet.currency) - 2) != minor:
-        raise InvalidFunding("amount must be whole cents", param="amount")
-    if cents < 100:
-        raise InvalidFunding("amount must be at least 1.00 (Sequence's minimum)", param="amount")
-    pod_id = await _check_pod(rail, connection, payload.pod_id)
-    destination = await _settlement_account(rail, connection, settings)
+        rows = await _funding_rows(session, rail, context, agent_id)
+    # No connection is held while Sequence answers.
+    prepared = await _prepare_funding(rows, rail, settings, context, payload)
 
     async def policy(session: AsyncSession) -> None:
-        refusal = await payment_service.inflow_refusal(
-            session, context, agent.agent_id, Money(minor, wallet.currency)
-        )
+        refusal = await prepared.refusal(session)
         if refusal is not None:
-            await _refused(sessionmaker, context, agent.agent_id, payload, refusal)
+            await _refused(sessionmaker, context, agent_id, payload, refusal)
             raise refusal
 
     request = _Request(principal, context.request_id, client_key, body)
@@ -612,18 +783,7 @@ async def fund_wallet(
         rail,
         settings,
         request,
-        {
-            "id": new_id("fund", 12),
-            "kind": "funding",
-            "source_id": pod_id,
-            "destination_id": destination,
-            "amount_cents": cents,
-            "description": "Purser",
-            "agent_id": agent.agent_id,
-            "wallet_id": wallet.id,
-            "credit_amount": minor,
-            "credit_currency": wallet.currency,
-        },
+        prepared.values,
         context.now,
         before_reserve=policy,
     )

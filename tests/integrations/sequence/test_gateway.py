@@ -484,3 +484,68 @@ async def test_the_connection_and_limits_change_only_as_asked(
     shown = (await client.get(f"{V1}/connection", headers=owner.headers)).json()
     assert shown["source"] == "sandbox"
     assert owner.sandbox_key not in str(shown)
+
+
+async def _state_of(
+    client: httpx.AsyncClient, owner: Owner, sandbox: Sandbox, agent_id: str
+) -> tuple[Any, ...]:
+    """Everything a transfer or funding could change: Purser's side and Sequence's."""
+    limits = (await client.get(f"{V1}/limits", headers=owner.headers)).json()
+    wallet = (await client.get(f"/api/v1/agents/{agent_id}/wallet", headers=owner.headers)).json()
+    audit = [record["seq"] for record in await audit_events(client, owner)]
+    state = await sandbox.state(owner.sandbox_key)
+    return limits, wallet["balance"], audit, state["accounts"], state.get("transfers")
+
+
+async def test_a_dry_run_transfer_or_funding_calls_no_sequence_and_writes_nothing(
+    client: httpx.AsyncClient, owner: Owner, sandbox: Sandbox
+) -> None:
+    agent_id = await _agent(client, owner)
+    dry = {**owner.headers, "Dry-Run": "true"}
+    await client.put(
+        f"{V1}/limits",
+        json={"max_daily_transfer_cents": 10000, "max_transfer_cents": 6000},
+        headers=owner.headers,
+    )
+    before = await _state_of(client, owner, sandbox, agent_id)
+    planned = await client.post(
+        f"{V1}/transfers", json=transfer(owner, "Main Payroll", "Groceries", 4000), headers=dry
+    )
+    assert planned.status_code == 200, planned.text
+    plan = planned.json()
+    assert (plan["decision"], plan["status_code"], plan["amount"]) == ("allow", 202, "40.00")
+    assert plan["limits"]["sequence_daily"]["remaining"] == "60.00"
+    too_much = await client.post(
+        f"{V1}/transfers", json=transfer(owner, "Main Payroll", "Groceries", 7000), headers=dry
+    )
+    assert too_much.json()["decision"] == "deny"
+    assert too_much.json()["reasons"][0]["code"] == "transfer_limit_exceeded"
+    funding = await client.post(
+        f"/api/v1/agents/{agent_id}/wallet/fund",
+        json={"source": "sequence", "pod_id": owner.account("Agent Budget"), "amount": "25.00"},
+        headers=dry,
+    )
+    assert funding.status_code == 200, funding.text
+    assert (funding.json()["decision"], funding.json()["projected_balance"]) == ("allow", "25.00")
+    assert funding.json()["risk"] is not None
+    assert await _state_of(client, owner, sandbox, agent_id) == before
+    # The real funding then does what the dry run said.
+    real = await _fund(client, owner, agent_id, "25.00")
+    assert real.status_code == 202, real.text
+    wallet = await client.get(f"/api/v1/agents/{agent_id}/wallet", headers=owner.headers)
+    assert wallet.json()["balance"] == funding.json()["projected_balance"]
+
+
+async def test_a_frozen_agents_dry_run_funding_is_denied(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    agent_id = await _agent(client, owner)
+    await client.post(f"/api/v1/agents/{agent_id}/freeze", headers=owner.headers)
+    funding = await client.post(
+        f"/api/v1/agents/{agent_id}/wallet/fund",
+        json={"source": "sequence", "pod_id": owner.account("Agent Budget"), "amount": "5.00"},
+        headers={**owner.headers, "Dry-Run": "true"},
+    )
+    assert funding.status_code == 200, funding.text
+    assert funding.json()["reasons"][0]["code"] == "wallet_frozen"
+    assert funding.json()["projected_balance"] == "0.00"
