@@ -159,6 +159,27 @@ async def test_a_limit_lowered_below_what_is_used_shows_nothing_remaining(
     assert (await pay(client, o, "0.01")).json()["code"] == "limit_exceeded"
 
 
+async def test_a_limit_set_after_spending_counts_what_its_window_already_spent(
+    client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    o = await new_owner(client, make_key)
+    assert (await pay(client, o, "15.00")).status_code == 200
+    held = await hold(client, o, "5.00")
+    assert held.status_code == 201, held.text
+    patched = await client.patch(
+        f"/api/v1/agents/{o['agent_id']}/wallet/limits",
+        json={"limit_daily": "30.00", "limit_monthly": "25.00", "limit_total": "100.00"},
+        headers=o["headers"],
+    )
+    limits = patched.json()["limits"]
+    assert {name: state["used"] for name, state in limits.items()} == {
+        "daily": "20.00",
+        "monthly": "20.00",
+        "total": "20.00",
+    }
+    assert await assert_remaining_is_exact(client, o) == Decimal("5.00")
+
+
 # --- remaining is what the next payment may spend -------------------------------------------
 
 
@@ -461,9 +482,13 @@ async def test_remaining_is_exactly_what_the_next_payment_may_spend_after_any_hi
             assert refunded.status_code == 201, refunded.text
             counted[tx_id] -= cents
 
-    shown = await limits_of(client, o)
+    wallet = await wallet_of(client, headers, o["agent_id"])
+    shown = wallet["limits"]
     # A run across midnight UTC moved the windows under it: not this property's concern.
     assume(utc_now().date() == day)
+    if "total" in shown:  # the lifetime figures the wallet has always shown agree
+        assert wallet["remaining_limit"] == shown["total"]["remaining"]
+        assert wallet["spent_total"] == shown["total"]["used"]
     assert set(shown) == {name for name, value in limits.items() if value}
     used = sum(counted.values())
     for name, state in shown.items():
