@@ -41,24 +41,32 @@ _SET_OWNER_FROZEN: Final = text(
     """  # noqa: S608
 )
 
-# Every agent wallet of the owner whose flag changes, with its agent: the UPDATE locks
-# each wallet row as a payment does, so it waits for the payments holding them, and a
-# payment that waits for it reads the new flag from the row it then locks.
+# Every agent wallet of the owner whose flag changes, with its agent and whether the agent
+# is frozen on its own (``is_active`` false: its state does not change with the owner's).
+# The UPDATE locks each wallet row as a payment does, so it waits for the payments holding
+# them, and a payment that waits for it reads the new flag from the row it then locks.
 _SET_WALLETS_OWNER_FROZEN: Final = text(
     f"""
     UPDATE wallets SET owner_frozen = :frozen
      WHERE owner_id = :owner_id AND mode = {CURRENT_MODE_SQL}
        AND agent_id IS NOT NULL AND owner_frozen <> :frozen
-    RETURNING agent_id
+    RETURNING agent_id, is_active
     """  # noqa: S608
 )
 
+# One agent's own flag, and the wallet's flags before the change (RETURNING sees only the
+# new row: the old values come from the locked row the CTE read).
 _SET_AGENT_FROZEN: Final = text(
     f"""
-    UPDATE wallets SET is_active = NOT :frozen
-     WHERE owner_id = :owner_id AND agent_id = :agent_id AND mode = {CURRENT_MODE_SQL}
-       AND is_active = :frozen
-    RETURNING agent_id
+    WITH before AS (
+        SELECT id, is_active FROM wallets
+         WHERE owner_id = :owner_id AND agent_id = :agent_id AND mode = {CURRENT_MODE_SQL}
+           FOR NO KEY UPDATE
+    )
+    UPDATE wallets AS w SET is_active = NOT :frozen
+      FROM before
+     WHERE w.id = before.id
+    RETURNING before.is_active AS was_active, w.owner_frozen
     """  # noqa: S608
 )
 
@@ -78,22 +86,23 @@ async def set_owner_frozen(
 ) -> list[str]:
     """Freeze (or unfreeze) every agent of the owner, ``lock_owner_row`` having locked its
     row: the owner's row, then each agent wallet's ``owner_frozen``. Returns the agents
-    whose flag changed."""
+    whose state changed: those not frozen on their own."""
     params = {"owner_id": owner_id, "frozen": frozen, "key_id": key_id, "at": at}
     await session.execute(_SET_OWNER_FROZEN, params)
     rows: Sequence[Row[Any]] = (
         await session.execute(_SET_WALLETS_OWNER_FROZEN, {"owner_id": owner_id, "frozen": frozen})
     ).all()
-    return sorted(row.agent_id for row in rows)
+    return sorted(row.agent_id for row in rows if row.is_active)
 
 
 async def set_agent_frozen(
     session: AsyncSession, owner_id: str, agent_id: str, *, frozen: bool
-) -> bool:
-    """Freeze (or unfreeze) one agent's wallet; whether its flag changed."""
+) -> tuple[bool, bool]:
+    """Freeze (or unfreeze) one agent's own flag, its wallet row locked as a payment locks
+    it. Returns ``(was_frozen_on_its_own, owner_frozen)``."""
     row = (
         await session.execute(
             _SET_AGENT_FROZEN, {"owner_id": owner_id, "agent_id": agent_id, "frozen": frozen}
         )
-    ).one_or_none()
-    return row is not None
+    ).one()
+    return not row.was_active, bool(row.owner_frozen)

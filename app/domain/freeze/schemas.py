@@ -19,9 +19,20 @@ class FreezeRead(BaseModel):
     scope: Literal["agent", "owner"]
     #: The agent of an agent freeze; null for the owner-wide one.
     agent_id: str | None = Field(examples=["agent_6f1c2b3a4d5e6f70"])
-    frozen: bool = Field(description="The state after the call.")
+    frozen: bool = Field(
+        description="After the call: for an agent, whether it moves no money (frozen on its "
+        "own or by the owner's freeze, see `frozen_by`); for the owner, whether the "
+        "owner-wide freeze holds."
+    )
+    frozen_by: list[Literal["agent", "owner"]] = Field(
+        default_factory=list,
+        description="What holds the agent frozen after the call (an agent freeze only).",
+    )
     changed: bool = Field(description="False when it already was in that state.")
-    agent_ids: list[str] = Field(description="Agents whose own flag changed by this call.")
+    agent_ids: list[str] = Field(
+        description="Agents whose state (frozen or not) this call changed: each got an "
+        "`agent.frozen` or `agent.unfrozen` event."
+    )
     holds_released: list[str] = Field(
         default_factory=list, description="Holds voided (`release_holds`)."
     )

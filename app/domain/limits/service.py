@@ -6,7 +6,7 @@ calendar day, week (from Monday) and month in the configured time zone.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -148,7 +148,12 @@ def next_window_starts(now: datetime, tz: ZoneInfo) -> dict[str, datetime]:
         "week": starts["week"] + timedelta(days=7),
         "month": (starts["month"] + timedelta(days=32)).replace(day=1),
     }
-    return {period: datetime.combine(day, time(), tzinfo=tz) for period, day in following.items()}
+    # Through UTC and back: on a day whose midnight the zone skips (a DST change at 00:00)
+    # the window starts at the first local time that exists, written as the zone reads it.
+    return {
+        period: datetime.combine(day, time(), tzinfo=tz).astimezone(UTC).astimezone(tz)
+        for period, day in following.items()
+    }
 
 
 async def state(

@@ -95,7 +95,7 @@ async def refund(
     # payment of this agent takes its locks in, so the two never wait on each other in a
     # cycle. A refused entry raises and rolls this back too.
     await limits_service.release_spend(
-        session, payer.id, amount, spent_at=tx.created_at, tz=context.tz
+        session, payer.id, amount, spent_at=tx.spent_at, tz=context.tz
     )
     try:
         entry = await ledger.post_entry(

@@ -16,7 +16,7 @@ record (committed before the call), the call, then its outcome.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Row
@@ -30,6 +30,7 @@ from app.domain.idempotency.errors import IdempotencyKeyInUse, IdempotencyKeyReu
 from app.domain.idempotency.service import fingerprint
 from app.domain.ledger import service as ledger
 from app.domain.ledger.schemas import Leg
+from app.domain.limits import service as limits_service
 from app.domain.payment import service as payment_service
 from app.domain.payment.errors import PaymentRefused
 from app.domain.payment.schemas import DryRunReason, DryRunResult
@@ -521,7 +522,7 @@ async def _dry_run(
     per_transfer, daily = await limits_of(session, settings, owner_id)
     day = today(settings, context.now)
     used = await repository.used_on(session, owner_id, day)
-    resets_at = datetime.combine(day + timedelta(days=1), time(), tzinfo=settings.limits_zone)
+    resets_at = limits_service.next_window_starts(context.now, settings.limits_zone)["day"]
     limits = {
         "sequence_per_transfer": LimitStateRead(
             limit=format_amount(per_transfer, "USD"),

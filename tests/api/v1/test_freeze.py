@@ -162,6 +162,7 @@ async def test_a_frozen_agent_moves_no_money_by_any_call_and_every_attempt_is_re
         "scope": "agent",
         "agent_id": o["agent_id"],
         "frozen": True,
+        "frozen_by": ["agent"],
         "changed": True,
         "agent_ids": [o["agent_id"]],
         "holds_released": [],
@@ -317,11 +318,6 @@ async def test_an_agent_key_may_freeze_its_own_agent_and_nothing_more(
     assert (await wallet_of(client, headers, other))["frozen"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an agent key, which may not void holds (403 agent_key_not_allowed), voids "
-    "its agent's holds anyway through POST /agents/{id}/freeze with release_holds: true",
-)
 async def test_an_agent_key_cannot_release_holds_it_may_not_void(
     client: httpx.AsyncClient, owner: Owner, make_key: MakeKey
 ) -> None:
@@ -398,6 +394,7 @@ async def test_an_owner_wide_freeze_stops_every_agent_including_new_ones(
         "scope": "owner",
         "agent_id": None,
         "frozen": True,
+        "frozen_by": [],
         "changed": True,
         "agent_ids": everyone,
         "holds_released": [],
@@ -467,12 +464,6 @@ async def test_the_owners_unfreeze_leaves_an_agent_frozen_on_its_own_frozen(
     assert (await pay(client, o)).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: POST /unfreeze emits agent.unfrozen for an agent still frozen on its own, "
-    "and POST /freeze emits agent.frozen for one already frozen: the events follow the "
-    "wallet's owner_frozen flag, not whether the agent can pay",
-)
 async def test_owner_wide_events_name_only_agents_whose_state_changed(
     app: FastAPI,
     client: httpx.AsyncClient,
@@ -500,11 +491,6 @@ async def test_owner_wide_events_name_only_agents_whose_state_changed(
     assert received == expected, received
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: POST /agents/{id}/unfreeze during an owner-wide freeze answers "
-    '"frozen": false (and emits agent.unfrozen) while the wallet stays frozen',
-)
 async def test_an_agent_unfreeze_under_an_owner_freeze_says_the_agent_is_still_frozen(
     app: FastAPI,
     client: httpx.AsyncClient,

@@ -256,13 +256,6 @@ async def test_pending_holds_count_and_voids_partial_captures_and_refunds_give_b
     assert (await pay(client, o, CENT)).json()["code"] == "limit_exceeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: refunding a captured hold credits the spend back to the window of the "
-    "capture transaction's created_at, not to the window the hold was counted in "
-    "(authorized_at): a hold placed yesterday, captured and refunded today frees today's "
-    "daily limit of money never counted today",
-)
 async def test_refunding_a_hold_placed_yesterday_gives_back_yesterdays_window_not_todays(
     app: FastAPI, client: httpx.AsyncClient, make_key: MakeKey
 ) -> None:
@@ -373,13 +366,6 @@ _TICK = timedelta(microseconds=1)
 _TICK0 = timedelta(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (cosmetic): where the day starts at 01:00 (Chile, 6 September 2026) "
-    "resets_at reads 2026-09-06T00:00:00-04:00, a local time that does not exist, with an "
-    "offset the zone does not have then; the instant is right, the zone's calendar says "
-    "2026-09-06T01:00:00-03:00",
-)
 async def test_resets_at_on_a_day_without_midnight_is_written_as_the_zone_reads_it(
     app: FastAPI, client: httpx.AsyncClient, make_key: MakeKey
 ) -> None:

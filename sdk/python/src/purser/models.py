@@ -314,13 +314,15 @@ class AuthorizedServices(PurserModel):
 class FreezeResult(PurserModel):
     """What a freeze or unfreeze changed. ``scope`` ``agent`` (``agent_id`` is the agent)
     or ``owner`` (every agent of the owner; ``agent_id`` is ``None``); ``frozen`` the state
-    after the call; ``changed`` ``False`` when it already was in that state; ``agent_ids``
-    the agents whose own flag changed; ``holds_released`` the holds voided
-    (``release_holds=True``)."""
+    after the call (for an agent: whether it moves no money, held by ``frozen_by``:
+    ``agent``, ``owner`` or both); ``changed`` ``False`` when that state did not change;
+    ``agent_ids`` the agents whose state changed (each got an event); ``holds_released``
+    the holds voided (``release_holds=True``, owner keys only)."""
 
     scope: str
     agent_id: str | None = None
     frozen: bool
+    frozen_by: list[str] = []
     changed: bool
     agent_ids: list[str] = []
     holds_released: list[str] = []
