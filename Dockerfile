@@ -33,6 +33,10 @@ COPY migrations ./migrations
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --editable . \
     && /opt/venv/bin/python -m compileall -q app migrations
 
+# Purser's own SDK: `purser demo` runs on it (its dependencies are Purser's already).
+COPY sdk/python ./sdk/python
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps ./sdk/python
+
 
 FROM python:3.11.17-slim-bookworm
 

@@ -258,6 +258,9 @@ def test_the_build_context_holds_what_the_image_needs_and_no_more() -> None:
         *copied,
         "app/cli.py",
         "migrations/env.py",
+        # `purser demo` runs on Purser's SDK, installed in the image.
+        "sdk/python/pyproject.toml",
+        "sdk/python/src/purser/__init__.py",
         *(str(path.relative_to(ROOT)) for path in (ROOT / "migrations" / "versions").glob("*.py")),
     ]
     assert [path for path in needed if not _in_build_context(path)] == []
@@ -270,7 +273,7 @@ def test_the_build_context_holds_what_the_image_needs_and_no_more() -> None:
         ".purser/pg/postgresql.conf",
         "tests/conftest.py",
         "bench/results/ledger.json",
-        "sdk/python/pyproject.toml",
+        "sdk/other/package.json",
         "app/__pycache__/cli.cpython-311.pyc",
         "migrations/versions/__pycache__/x.cpython-311.pyc",
         ".mypy_cache/3.11/app.json",
