@@ -217,6 +217,7 @@ def _gateway_router(prefix: str) -> APIRouter:
                 request.app.state.settings,
                 call_context(request, principal),
                 payload,
+                server_now=request.app.state.clock(),
             )
             return JSONResponse(plan.model_dump(mode="json"))
         key = idempotency_key_of(request)
@@ -356,6 +357,7 @@ async def fund_wallet(
             call_context(request, principal),
             agent_id,
             payload,
+            server_now=request.app.state.clock(),
         )
         return JSONResponse(plan.model_dump(mode="json"))
     key = idempotency_key_of(request)
@@ -369,6 +371,7 @@ async def fund_wallet(
         payload,
         client_key=key,
         body=await request.body(),
+        server_now=request.app.state.clock(),
     )
     headers = {REPLAYED_HEADER: "true"} if replayed else None
     return JSONResponse(

@@ -487,6 +487,8 @@ async def dry_run_transfer(
     settings: Settings,
     context: CallContext,
     payload: TransferCreate,
+    *,
+    server_now: datetime,
 ) -> DryRunResult:
     """``Dry-Run: true`` of ``create_transfer``: its checks and the limits' reservation,
     in ``session`` (which the caller rolls back), without calling Sequence. Raises as
@@ -494,7 +496,9 @@ async def dry_run_transfer(
     values = _transfer_values(payload)
     await rail.connection(session, context.principal.owner_id)
     request = _Request(context.principal, context.request_id, None, b"")
-    return await _dry_run(session, settings, context, request, values, policy=None)
+    return await _dry_run(
+        session, settings, context, request, values, policy=None, server_now=server_now
+    )
 
 
 async def _dry_run(
@@ -505,6 +509,7 @@ async def _dry_run(
     values: dict[str, Any],
     *,
     policy: Callable[[AsyncSession], Awaitable[None]] | None,
+    server_now: datetime,
 ) -> DryRunResult:
     """The steps a transfer takes before Sequence is called — the agent's policy for a
     funding, then ``_reserve`` (limits, the row, the audit) — run for real in ``session``
@@ -516,13 +521,13 @@ async def _dry_run(
     try:
         if policy is not None:
             await policy(session)
-        await _reserve(session, settings, request, values, context.now)
+        await _reserve(session, settings, request, values, server_now)
     except (PaymentRefused, TransferLimitExceeded) as error:
         refusal = error
     per_transfer, daily = await limits_of(session, settings, owner_id)
-    day = today(settings, context.now)
+    day = today(settings, server_now)
     used = await repository.used_on(session, owner_id, day)
-    resets_at = limits_service.next_window_starts(context.now, settings.limits_zone)["day"]
+    resets_at = limits_service.next_window_starts(server_now, settings.limits_zone)["day"]
     limits = {
         "sequence_per_transfer": LimitStateRead(
             limit=format_amount(per_transfer, "USD"),
@@ -729,6 +734,8 @@ async def dry_run_funding(
     context: CallContext,
     agent_id: str,
     payload: FundingCreate,
+    *,
+    server_now: datetime,
 ) -> DryRunResult:
     """``Dry-Run: true`` of ``fund_wallet``: its checks (Sequence is asked about the pod,
     a read), the agent's policy and the limits' reservation in ``session`` (rolled back by
@@ -743,7 +750,9 @@ async def dry_run_funding(
         if refusal is not None:
             raise refusal
 
-    return await _dry_run(session, settings, context, request, prepared.values, policy=policy)
+    return await _dry_run(
+        session, settings, context, request, prepared.values, policy=policy, server_now=server_now
+    )
 
 
 async def fund_wallet(
@@ -756,16 +765,19 @@ async def fund_wallet(
     *,
     client_key: str | None,
     body: bytes,
+    server_now: datetime,
 ) -> tuple[FundingRead, bool]:
     """Fund an agent's wallet from one of the owner's pods: a Sequence transfer from the
     pod to the settlement account, through the same limits and audit as the gateway's,
     after the agent's state, flag and risk (an inflow still needs an agent allowed to
     hold money). The wallet is credited only once Sequence reports ``COMPLETE`` (here, or
-    by the poller). USD-family wallets at par; others (EURC) 400. Returns the funding and
-    whether it is an earlier request's (same Idempotency-Key). Raises ``AgentNotFound`` /
-    ``PodNotFound`` (404), ``InvalidFunding`` (422), ``TransferLimitExceeded``,
-    ``TransferRefused`` (400: also Sequence refused or failed it, nothing credited),
-    ``PaymentRefused`` subclasses (403 flag, state, risk)."""
+    by the poller). USD-family wallets at par; others (EURC) 400. The rail keeps the
+    server's time (``server_now``: the daily limit's day, the poller's schedule) — an
+    owner's sandbox test clock moves the agent's policy (``context.now``), not Sequence.
+    Returns the funding and whether it is an earlier request's (same Idempotency-Key).
+    Raises ``AgentNotFound`` / ``PodNotFound`` (404), ``InvalidFunding`` (422),
+    ``TransferLimitExceeded``, ``TransferRefused`` (400: also Sequence refused or failed
+    it, nothing credited), ``PaymentRefused`` subclasses (403 flag, state, risk)."""
     principal = context.principal
     async with sessionmaker() as session:
         rows = await _funding_rows(session, rail, context, agent_id)
@@ -785,7 +797,7 @@ async def fund_wallet(
         settings,
         request,
         prepared.values,
-        context.now,
+        server_now,
         before_reserve=policy,
     )
     rail.forget(principal.owner_id)

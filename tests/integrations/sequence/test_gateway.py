@@ -549,3 +549,44 @@ async def test_a_frozen_agents_dry_run_funding_is_denied(
     assert funding.status_code == 200, funding.text
     assert funding.json()["reasons"][0]["code"] == "wallet_frozen"
     assert funding.json()["projected_balance"] == "0.00"
+
+
+async def test_the_rail_keeps_the_servers_time_when_the_owners_test_clock_moves(
+    client: httpx.AsyncClient, owner: Owner, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    agent_id = await _agent(client, owner)
+    moved = await client.post(
+        "/api/v1/test/clock/advance", json={"seconds": 2 * 86_400}, headers=owner.headers
+    )
+    assert moved.status_code == 200, moved.text
+    dry = await client.post(
+        f"/api/v1/agents/{agent_id}/wallet/fund",
+        json={"source": "sequence", "pod_id": owner.account("Agent Budget"), "amount": "25.00"},
+        headers={**owner.headers, "Dry-Run": "true"},
+    )
+    real = await _fund(client, owner, agent_id, "25.00")
+    assert real.status_code == 202, real.text
+    # One day's usage, the server's today, as the limits and the dry run read it.
+    limits = (await client.get(f"{V1}/limits", headers=owner.headers)).json()
+    assert limits["used_today_cents"] == 2500
+    assert dry.json()["limits"]["sequence_daily"]["used"] == "25.00"
+    async with sessionmaker() as session:
+        days = (
+            (
+                await session.execute(
+                    text("SELECT day FROM sequence_daily_usage WHERE owner_id = :owner"),
+                    {"owner": owner.owner_id},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        follow_up = (
+            await session.execute(
+                text("SELECT max(next_check_at) FROM sequence_transfers WHERE owner_id = :owner"),
+                {"owner": owner.owner_id},
+            )
+        ).scalar_one()
+    assert len(days) == 1
+    # The poller, which runs on the server's clock, is not put off by the owner's clock.
+    assert follow_up is None or follow_up < utc_now() + timedelta(hours=1)
