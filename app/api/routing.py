@@ -4,6 +4,10 @@ and JSON it can read one way only.
 Before FastAPI parses anything, ``EdgeRoute`` refuses with a 422 naming the parameter:
 
 - a NUL character (U+0000) in a path or query parameter (PostgreSQL text cannot hold it);
+- a header that decides who asks or what happens (``SINGLE_HEADERS``: the key, the
+  idempotency key, a dry run, the body's type) sent more than once (400
+  ``repeated_header``): which copy would count is a guess — two ``Authorization`` headers
+  with two keys could act for the wrong owner;
 - a JSON body that is not strict JSON (RFC 8259): a syntax error names its line and
   column; an object with a repeated member (``"amount"`` twice: which one would be
   money?), ``NaN``/``Infinity``, integers beyond 4,300 digits and nesting deeper than
@@ -37,6 +41,36 @@ class RepeatedMember(ValidationFailed):
 
 class UnstorableText(ValidationFailed):
     code = "invalid_text"
+
+
+class RepeatedHeader(ValidationFailed):
+    status_code = 400
+    code = "repeated_header"
+
+
+#: Headers a request may carry at most once (lower case).
+SINGLE_HEADERS = frozenset(
+    {
+        "authorization",
+        "x-api-key",
+        "idempotency-key",
+        "x-idempotency-key",
+        "dry-run",
+        "content-type",
+    }
+)
+
+
+def _check_headers(request: Request) -> None:
+    seen: set[str] = set()
+    for raw_name, _ in request.headers.raw:
+        name = raw_name.decode("latin-1").lower()
+        if name in SINGLE_HEADERS:
+            if name in seen:
+                raise RepeatedHeader(
+                    f"{name}: the header appears more than once; send it once", param=name
+                )
+            seen.add(name)
 
 
 class _Repeated(ValueError):
@@ -116,6 +150,7 @@ class EdgeRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def edge_handler(request: Request) -> Response:
+            _check_headers(request)
             _check_parameters(request)
             if request.method not in ("GET", "HEAD", "DELETE", "OPTIONS") and _is_json(
                 request.headers.get("content-type")

@@ -309,6 +309,40 @@ async def test_differing_idempotency_keys_are_refused(
     assert (await client.post("/api/v1/payments", json=body, headers=same)).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "name", ["Authorization", "X-API-Key", "Idempotency-Key", "X-Idempotency-Key", "Dry-Run"]
+)
+async def test_a_deciding_header_sent_twice_is_refused_before_anything_happens(
+    client: httpx.AsyncClient, headers: dict[str, str], make_key: MakeKey, name: str
+) -> None:
+    agent = (await create_agent(client, headers))["agent"]
+    merchant = await create_merchant(client, headers)
+    body = {"agent_id": agent["agent_id"], "merchant_id": merchant["merchant_id"], "amount": "1"}
+    other = (await make_key()).secret
+    values = {
+        # Two keys of two owners: whichever copy counted, the request would act for one.
+        "Authorization": [headers["Authorization"], f"Bearer {other}"],
+        "X-API-Key": [headers["Authorization"].removeprefix("Bearer "), other],
+        "Idempotency-Key": ["key-1", "key-1"],
+        "X-Idempotency-Key": ["key-2", "key-3"],
+        "Dry-Run": ["true", "false"],
+    }[name]
+    sent = [(key, value) for key, value in headers.items() if key != name]
+    sent += [(name, value) for value in values]
+    response = await client.post(
+        "/api/v1/payments",
+        content=json.dumps(body),
+        headers=[("content-type", "application/json"), *sent],
+    )
+    assert response.status_code == 400, response.text
+    assert (response.json()["code"], response.json()["param"]) == (
+        "repeated_header",
+        name.lower(),
+    )
+    wallet = await client.get(f"/api/v1/agents/{agent['agent_id']}/wallet", headers=headers)
+    assert wallet.json()["spent_total"] == "0.00"
+
+
 async def test_method_not_allowed_says_what_is(client: httpx.AsyncClient) -> None:
     response = await client.put("/api/v1/payments")
     assert response.status_code == 405
