@@ -609,6 +609,23 @@ async def test_every_public_method_runs_against_the_server(
     with pytest.raises(BadRequestError) as instant:
         await c.create_transfer(pods["Vacation"].id, pods["Groceries"].id, 1200, instant=True)
     assert instant.value.param == "instant"
+    # A dry run: the limits' reservation, rolled back; Sequence is not called.
+    vacation = (await c.get_pod(pods["Vacation"].id)).balance_cents
+    transfer_plan = await c.dry_run_create_transfer(
+        pods["Vacation"].id, pods["Groceries"].id, 1200, description="coverage", kyc_id="ignored"
+    )
+    assert (transfer_plan.decision, transfer_plan.status_code, transfer_plan.reasons) == (
+        "allow",
+        202,
+        [],
+    )
+    assert (transfer_plan.amount, transfer_plan.currency, transfer_plan.risk) == (
+        Decimal("12"),
+        "USD",
+        None,
+    )
+    assert await c.get_sequence_limits() == limits  # used_today_cents still 0
+    assert (await c.get_pod(pods["Vacation"].id)).balance_cents == vacation
     moved = await c.create_transfer(
         pods["Vacation"].id, pods["Groceries"].id, 1200, description="coverage", kyc_id="ignored"
     )
@@ -618,11 +635,48 @@ async def test_every_public_method_runs_against_the_server(
     assert (await c.get_transfer(moved.transfer_id, org_id="org-uuid")).id == moved.transfer_id
     used = await c.get_sequence_limits()
     assert (used.max_transfer_cents, used.used_today_cents) == (500_000, 1200)
-    unfunded = (await c.get_wallet(payer_id)).balance
+    # The dry run's limits (dollars) are the real transfer's, as they stand after it.
+    assert set(transfer_plan.limits) == {"sequence_per_transfer", "sequence_daily"}
+    assert (
+        transfer_plan.limits["sequence_per_transfer"].limit
+        == Decimal(used.max_transfer_cents) / 100
+    )
+    daily_plan = transfer_plan.limits["sequence_daily"]
+    assert (daily_plan.limit, daily_plan.used, daily_plan.remaining) == (
+        Decimal(used.max_daily_transfer_cents) / 100,
+        Decimal(used.used_today_cents) / 100,
+        Decimal(used.remaining_today_cents) / 100,
+    )
+    too_big = await c.dry_run_create_transfer(pods["Vacation"].id, pods["Groceries"].id, 500_100)
+    assert too_big.decision == "deny"
+    assert too_big.limits["sequence_daily"].used == Decimal("12")  # its reservation undone
+    with pytest.raises(BadRequestError) as over_the_limit:
+        await c.create_transfer(pods["Vacation"].id, pods["Groceries"].id, 500_100)
+    assert [reason.code for reason in too_big.reasons] == [over_the_limit.value.code]
+    assert too_big.status_code == over_the_limit.value.status
+    assert await c.get_sequence_limits() == used
+    unfunded_wallet = await c.get_wallet(payer_id)
+    unfunded = unfunded_wallet.balance
+    funding_plan = await c.dry_run_fund_wallet(payer_id, pods["Agent Budget"].id, Decimal("25.00"))
+    assert (funding_plan.decision, funding_plan.status_code, funding_plan.wallet_id) == (
+        "allow",
+        202,
+        unfunded_wallet.wallet_id,
+    )
+    assert funding_plan.risk is not None
+    assert (await c.get_wallet(payer_id)).balance == unfunded
+    assert await c.get_sequence_limits() == used
     funding = await c.fund_wallet(payer_id, pods["Agent Budget"].id, Decimal("25.00"))
     assert (funding.status, funding.amount) == ("completed", Decimal("25"))
     assert (await c.get_funding(funding.funding_id)).transfer_id == funding.transfer_id
     assert (await c.get_wallet(payer_id)).balance == unfunded + Decimal("25")
+    assert (funding_plan.amount, funding_plan.currency) == (funding.amount, funding.currency)
+    assert funding_plan.projected_balance == unfunded + Decimal("25")
+    funded_limits = await c.get_sequence_limits()
+    assert funded_limits.used_today_cents == 1200 + 2500
+    assert (
+        funding_plan.limits["sequence_daily"].used == Decimal(funded_limits.used_today_cents) / 100
+    )
 
     # -- the journal: postings with running balances, newest first
     wallet = await c.get_wallet(payer_id)
@@ -726,8 +780,10 @@ async def test_the_sync_client_over_real_http(base_url: str, make_key: MakeKey) 
             assert len(list(client.list_transactions(agent_id, page_size=2))) == 3
             pods = {pod.name: pod.id for pod in client.list_pods()}
             assert len(list(client.list_activity(page_size=2))) > 2
+            funding_plan = client.dry_run_fund_wallet(agent_id, pods["Agent Budget"], "5.00")
             funded = client.fund_wallet(agent_id, pods["Agent Budget"], "5.00")
             assert funded.status == "completed"
+            assert funding_plan.projected_balance == client.get_wallet(agent_id).balance
             assert client.get_wallet(agent_id).balance == Decimal("35") - 3 * (
                 client.estimate(Decimal("1")).total
             )

@@ -367,6 +367,23 @@ HOLD = {
     "status": "pending",
 }
 REFUND = {"refund_id": "refund_1", "tx_id": "tx_1", "amount": "1.00", "currency": "USDC"}
+TRANSFER = {
+    "status": "completed",
+    "transfer_id": "transfer_1",
+    "id": "seqt_1",
+    "amount_cents": 1200,
+    "source_id": "pod_a",
+    "destination_id": "pod_b",
+}
+FUNDING = {
+    "funding_id": "fund_1",
+    "agent_id": "agent_a",
+    "wallet_id": "wallet_a",
+    "status": "pending",
+    "amount": "25.00",
+    "currency": "USDC",
+    "pod_id": "pod_a",
+}
 
 
 async def test_every_dry_run_twin_sends_its_real_methods_request() -> None:
@@ -374,7 +391,8 @@ async def test_every_dry_run_twin_sends_its_real_methods_request() -> None:
         if request.headers.get("Dry-Run") == "true":
             return httpx.Response(200, json=DRY_RUN)
         path = request.url.path
-        body = REFUND if path.endswith("/refund") else PAYMENT if path.endswith("/pay") else HOLD
+        bodies = {"/refund": REFUND, "/pay": PAYMENT, "/transfers": TRANSFER, "/fund": FUNDING}
+        body = next((b for end, b in bodies.items() if path.endswith(end)), HOLD)
         return httpx.Response(200, json=body)
 
     script = Script(answer)
@@ -389,7 +407,31 @@ async def test_every_dry_run_twin_sends_its_real_methods_request() -> None:
         await client.dry_run_pay_payment_request("req_1")
         await client.refund("tx_1", "1", reason="r")
         await client.dry_run_refund("tx_1", "1", reason="r")
-    assert len(script.requests) == 8
+        await client.create_transfer(
+            "pod_a", "pod_b", 1200, description="rent", source_type="POD", kyc_id="k"
+        )
+        await client.dry_run_create_transfer(
+            "pod_a", "pod_b", 1200, description="rent", source_type="POD", kyc_id="k"
+        )
+        await client.fund_wallet("agent_a", "pod_a", Decimal("25.00"))
+        await client.dry_run_fund_wallet("agent_a", "pod_a", Decimal("25.00"))
+        # The shared request refuses a float of cents in the twin too, sending nothing.
+        with pytest.raises(TypeError):
+            await client.dry_run_create_transfer("pod_a", "pod_b", 12.0)  # type: ignore[arg-type]
+    assert len(script.requests) == 12
+    assert json.loads(script.requests[-3].content) == {
+        "source_id": "pod_a",
+        "destination_id": "pod_b",
+        "amount_cents": 1200,
+        "source_type": "POD",
+        "description": "rent",
+        "kyc_id": "k",
+    }
+    assert json.loads(script.requests[-1].content) == {
+        "source": "sequence",
+        "pod_id": "pod_a",
+        "amount": "25.00",
+    }
     for real, dry in zip(script.requests[::2], script.requests[1::2], strict=True):
         assert (real.method, real.url, real.content) == (dry.method, dry.url, dry.content)
         assert (real.headers.get("Dry-Run"), dry.headers["Dry-Run"]) == (None, "true")

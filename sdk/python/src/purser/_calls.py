@@ -4,6 +4,8 @@ can never send different bodies. Shared by the async and the sync client."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from purser import models as m
 from purser._core import Call, Money, call, money, money_or_none
 from purser._core import segment as _p
@@ -89,6 +91,52 @@ def refund(
         "POST",
         f"/payments/{_p(tx_id)}/refund",
         m.Refund,
+        json=body,
+        idempotency_key=idempotency_key,
+    )
+
+
+def transfer(
+    *,
+    source_id: str,
+    destination_id: str,
+    amount_cents: int,
+    source_type: str | None,
+    destination_type: str | None,
+    description: str | None,
+    instant: bool | None,
+    kyc_id: str | None,
+    idempotency_key: str | None,
+) -> Call[m.TransferResult]:
+    """``POST /sequence/transfers``: ``amount_cents`` an ``int`` (a float or a bool is
+    refused here, before anything is sent); members left ``None`` are not sent."""
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
+        raise TypeError("amount_cents is an int number of cents")
+    body: dict[str, Any] = {
+        "source_id": source_id,
+        "destination_id": destination_id,
+        "amount_cents": amount_cents,
+        "source_type": source_type,
+        "destination_type": destination_type,
+        "description": description,
+        "instant": instant,
+        "kyc_id": kyc_id,
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    return call(
+        "POST", "/sequence/transfers", m.TransferResult, json=body, idempotency_key=idempotency_key
+    )
+
+
+def funding(
+    *, agent_id: str, pod_id: str, amount: Money, source: str, idempotency_key: str | None
+) -> Call[m.Funding]:
+    """``POST /agents/{agent_id}/wallet/fund``: ``amount`` in the wallet's dollars."""
+    body = {"source": source, "pod_id": pod_id, "amount": money(amount)}
+    return call(
+        "POST",
+        f"/agents/{_p(agent_id)}/wallet/fund",
+        m.Funding,
         json=body,
         idempotency_key=idempotency_key,
     )

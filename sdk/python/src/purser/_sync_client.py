@@ -1083,27 +1083,56 @@ class PurserClient:
         idempotency key makes a retry return the same transfer, never a second one.
         ``instant`` and ``kyc_id`` are the gateway's fields: ``kyc_id`` is accepted and
         ignored, ``instant=True`` is refused (``BadRequestError``: Sequence's Platform API
-        has no instant transfers)."""
-        if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
-            raise TypeError("amount_cents is an int number of cents")
-        body: dict[str, Any] = {
-            "source_id": source_id,
-            "destination_id": destination_id,
-            "amount_cents": amount_cents,
-            "source_type": source_type,
-            "destination_type": destination_type,
-            "description": description,
-            "instant": instant,
-            "kyc_id": kyc_id,
-        }
-        body = {k: v for k, v in body.items() if v is not None}
+        has no instant transfers). ``dry_run_create_transfer`` asks what this would do."""
         return self._request(
-            call(
-                "POST",
-                "/sequence/transfers",
-                m.TransferResult,
-                json=body,
+            _calls.transfer(
+                source_id=source_id,
+                destination_id=destination_id,
+                amount_cents=amount_cents,
+                source_type=source_type,
+                destination_type=destination_type,
+                description=description,
+                instant=instant,
+                kyc_id=kyc_id,
                 idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("POST /sequence/transfers")
+    def dry_run_create_transfer(
+        self,
+        source_id: str,
+        destination_id: str,
+        amount_cents: int,
+        *,
+        source_type: str | None = None,
+        destination_type: str | None = None,
+        description: str | None = None,
+        instant: bool | None = None,
+        kyc_id: str | None = None,
+    ) -> m.DryRunResult:
+        """What ``create_transfer`` would do, moving nothing: the server runs its checks and
+        the limits' reservation and rolls them back, without calling Sequence. Unlike the
+        gateway's cents, the answer is in dollars (``currency`` ``USD``): ``amount``, and
+        ``limits`` ``sequence_per_transfer`` and ``sequence_daily`` as they would stand.
+        ``status_code`` is 202 when allowed (whether Sequence completes it within the
+        wait is known only then); a limit is a ``deny`` (``transfer_limit_exceeded``); a
+        request the server cannot run (``instant=True``, the same source and destination,
+        no Sequence connection) raises as ``create_transfer`` would."""
+        return self._request(
+            as_dry_run(
+                _calls.transfer(
+                    source_id=source_id,
+                    destination_id=destination_id,
+                    amount_cents=amount_cents,
+                    source_type=source_type,
+                    destination_type=destination_type,
+                    description=description,
+                    instant=instant,
+                    kyc_id=kyc_id,
+                    idempotency_key=None,
+                ),
+                m.DryRunResult,
             )
         )
 
@@ -1164,15 +1193,40 @@ class PurserClient:
         """Fund a dollar wallet from a Sequence pod (at par). The wallet is credited only
         once Sequence completes the transfer (``status`` ``completed``, else ``pending``:
         follow it with ``get_funding``), never twice, also when a retry resends it. A
-        failure credits nothing and raises ``BadRequestError`` naming the ``fund_…`` id."""
-        body = {"source": source, "pod_id": pod_id, "amount": money(amount)}
+        failure credits nothing and raises ``BadRequestError`` naming the ``fund_…`` id.
+        ``dry_run_fund_wallet`` asks what this would do."""
         return self._request(
-            call(
-                "POST",
-                f"/agents/{_p(agent_id)}/wallet/fund",
-                m.Funding,
-                json=body,
+            _calls.funding(
+                agent_id=agent_id,
+                pod_id=pod_id,
+                amount=amount,
+                source=source,
                 idempotency_key=idempotency_key,
+            )
+        )
+
+    @operation("POST /agents/{agent_id}/wallet/fund")
+    def dry_run_fund_wallet(
+        self, agent_id: str, pod_id: str, amount: Money, *, source: str = "sequence"
+    ) -> m.DryRunResult:
+        """What ``fund_wallet`` would do, moving nothing: the server runs its checks
+        (Sequence is asked about the pod), the agent's policy (freeze, flag, risk) and the
+        Sequence limits' reservation, rolls them back and makes no transfer.
+        ``projected_balance`` is the wallet's once the funding is credited (its balance
+        as it is when denied); ``limits`` the Sequence limits as they would stand, in
+        dollars (``sequence_per_transfer``, ``sequence_daily``); ``status_code`` 202 when
+        allowed. An unknown agent or pod, or an invalid amount, raises as ``fund_wallet``
+        would."""
+        return self._request(
+            as_dry_run(
+                _calls.funding(
+                    agent_id=agent_id,
+                    pod_id=pod_id,
+                    amount=amount,
+                    source=source,
+                    idempotency_key=None,
+                ),
+                m.DryRunResult,
             )
         )
 

@@ -208,11 +208,14 @@ class DryRunResult(PurserModel):
     """What a call would do (``Dry-Run: true``): the server ran it through the whole
     pipeline and rolled it back, writing nothing. ``decision`` is ``allow`` or ``deny``;
     ``status_code`` the status the real call would answer (``deny``: the refusal's, e.g.
-    400 or 403; ``allow``: 200, or 201 for a hold or refund); ``reasons`` the refusal's code
-    and message (empty when allowed). ``fee`` and the projected balances are ``Decimal``
-    in ``currency`` (a denied call projects the wallet as it is); ``limits`` each
-    configured limit as it would stand after the call; ``risk`` the assessment (``None``
-    where risk is not scored: a refusal before it, a capture, a refund)."""
+    400 or 403; ``allow``: 200, 201 for a hold or refund, 202 for a Sequence transfer or a
+    wallet funding); ``reasons`` the refusal's code and message (empty when allowed).
+    ``fee`` and the projected balances are ``Decimal`` in ``currency`` (a denied call
+    projects the wallet as it is; a funding's ``projected_balance`` is the wallet's once
+    credited); ``limits`` each configured limit as it would stand after the call (for a
+    Sequence transfer or funding, ``sequence_per_transfer`` and ``sequence_daily``, in
+    dollars); ``risk`` the assessment (``None`` where risk is not scored: a refusal before
+    it, a capture, a refund, a Sequence transfer)."""
 
     dry_run: bool = True
     decision: str
