@@ -105,7 +105,11 @@ async def capture_hold(
         idempotency,
         outcome.hold,
         outcome.refusal,
-        refused_body={"hold": None, "error": outcome.refusal.detail if outcome.refusal else None},
+        refused_body={
+            "hold": None,
+            "error": outcome.refusal.detail if outcome.refusal else None,
+            "tx_id": outcome.tx_id,
+        },
     )
 
 

@@ -104,9 +104,13 @@ async def due_for_expiry(
     session: AsyncSession, now: datetime, limit: int, *, owner_id: str | None = None
 ) -> Sequence[Row[Any]]:
     """Pending holds past their expiry at their owner's now (``now``, the server's, plus
-    the owner's test clock offset), every owner's or ``owner_id``'s."""
+    the owner's test clock offset), every owner's or ``owner_id``'s; with that
+    ``owner_now`` (when each expired, as its owner reads time)."""
     statement = (
-        select(_holds.c.id)
+        select(
+            _holds.c.id,
+            test_clock_repository.owner_now(now, _holds.c.owner_id).label("owner_now"),
+        )
         # Each mode's server expires its own holds: their money is that mode's.
         .where(
             _holds.c.status == "pending",
@@ -118,8 +122,7 @@ async def due_for_expiry(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
-    return rows
+    return cast(Sequence[Row[Any]], (await session.execute(statement)).all())
 
 
 async def pending_of(

@@ -42,6 +42,8 @@ from app.models.ledger import AccountKind
 class HoldOutcome:
     hold: HoldRead | None
     refusal: PaymentRefused | None = None
+    #: The failed transaction a refused capture recorded.
+    tx_id: str | None = None
 
 
 def read_hold(row: Row[Any]) -> HoldRead:
@@ -147,6 +149,7 @@ async def authorize(
                     "ledger_hold_id": placed.id,
                     "expires_at": context.now + timedelta(minutes=payload.expires_in_minutes),
                     "authorized_at": context.now,
+                    "created_at": context.now,
                 },
             )
             audit.add("hold_authorized", {"ledger_hold_id": placed.id})
@@ -229,6 +232,7 @@ async def capture(
         "key_id": context.principal.key_id,
         "request_id": context.request_id,
         "hold_id": current.id,
+        "created_at": context.now,
     }
     context.note(wallet_id=current.payer_wallet_id, amount=Money(captured, current.currency))
     frozen = payment_service.frozen_wallet_refusal(
@@ -261,7 +265,7 @@ async def capture(
         )
         audit.add("hold_capture_failed", {"tx_id": tx_id, "code": frozen.code})
         await audit_service.append(session, audit.records)
-        return HoldOutcome(None, frozen)
+        return HoldOutcome(None, frozen, tx_id)
     row = await _claim(
         session, hold_id, "captured", context, captured_amount=captured, capture_tx_id=tx_id
     )
@@ -380,7 +384,7 @@ async def expire_due(
     expired = 0
     for due in await repository.due_for_expiry(session, context.now, batch, owner_id=owner_id):
         row = await repository.resolve_pending(
-            session, due.id, owner_id=None, status="expired", now=context.now, not_expired=False
+            session, due.id, owner_id=None, status="expired", now=due.owner_now, not_expired=False
         )
         if row is not None:
             await _release(session, row, "expired", context)

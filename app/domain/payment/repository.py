@@ -48,6 +48,8 @@ _COLUMNS: Final = (
     "request_id",
     "request_id_paid",
     "risk",
+    # The request's time, as completed_at is: an owner's sandbox test clock dates both.
+    "created_at",
 )
 
 

@@ -572,6 +572,7 @@ async def charge(
         "request_id": context.request_id,
         "request_id_paid": request_id_paid,
         "risk": None if policy.risk is None else policy.risk.as_record(),
+        "created_at": context.now,
     }
     if refusal is None:
         assert decision is not None

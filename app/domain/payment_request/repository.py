@@ -116,7 +116,10 @@ async def expire_due(session: AsyncSession, now: datetime, owner_id: str | None 
             _this_mode(),
             *(() if owner_id is None else (_requests.c.requester_owner_id == owner_id,)),
         )
-        .values(status="expired", resolved_at=now)
+        .values(
+            status="expired",
+            resolved_at=test_clock_repository.owner_now(now, _requests.c.requester_owner_id),
+        )
     )
     result = await session.execute(statement)
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -84,6 +84,7 @@ async def create(
             "description": payload.description,
             "status": "pending",
             "expires_at": context.now + timedelta(hours=payload.expires_in_hours),
+            "created_at": context.now,
         },
     )
     request = read_request(row)

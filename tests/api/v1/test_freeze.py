@@ -200,6 +200,8 @@ async def test_a_frozen_agent_moves_no_money_by_any_call_and_every_attempt_is_re
     new = listed[: len(listed) - history]
     assert Counter(t["status"] for t in new) == {"failed": 3}, new
     failed_capture = next(t for t in new if t["amount"] == "30.00")
+    # The refusal names the failed transaction it recorded, as a payment's does.
+    assert captured["tx_id"] == failed_capture["tx_id"]
     assert failed_capture["merchant_id"] == o["merchant_id"]
     assert "frozen" in (failed_capture["error_message"] or "")
     records = await audit(client, headers)

@@ -55,6 +55,7 @@ async def test_the_clock_rolls_a_daily_window(client: httpx.AsyncClient, make_ke
     # The payment is dated by the owner's clock.
     transactions = (await client.get(f"/api/v1/agents/{agent}/transactions", headers=owner)).json()
     assert datetime.fromisoformat(transactions[0]["completed_at"]) >= resets_at
+    assert transactions[0]["created_at"] == transactions[0]["completed_at"]
 
 
 async def test_the_clock_expires_a_hold_and_a_payment_request_in_the_advance(
@@ -90,9 +91,12 @@ async def test_the_clock_expires_a_hold_and_a_payment_request_in_the_advance(
     assert (early["holds_expired"], early["payment_requests_expired"]) == (0, 0)
     moved = await _advance(client, owner, 3600)
     assert (moved["holds_expired"], moved["payment_requests_expired"]) == (1, 1)
-    assert (
+    expired = (
         await client.get(f"/api/v1/payments/holds/{hold.json()['hold_id']}", headers=owner)
-    ).json()["status"] == "expired"
+    ).json()
+    assert expired["status"] == "expired"
+    # Dated by the owner's clock throughout: it expired after it was due.
+    assert expired["resolved_at"] >= expired["expires_at"]
     wallet = (await client.get(f"/api/v1/agents/{agent}/wallet", headers=owner)).json()
     assert (wallet["balance"], wallet["held_balance"]) == ("100.00", "0.00")
     pay = await client.post(
