@@ -143,12 +143,13 @@ class SupportsDryRun:
 DRY_RUN: Final[Any] = Depends(SupportsDryRun())
 
 
-def supports_dry_run(dependant: Dependant) -> bool:
-    """Whether a route's ``dependant`` has ``SupportsDryRun`` among its dependencies."""
+def has_dependency(dependant: Dependant, kind: type) -> bool:
+    """Whether a route's ``dependant`` has a dependency that is a ``kind`` (a marker such as
+    ``SupportsDryRun`` or ``ClaimsIdempotencyKey``), at any depth."""
     pending = [dependant]
     while pending:
         current = pending.pop()
-        if isinstance(current.call, SupportsDryRun):
+        if isinstance(current.call, kind):
             return True
         pending.extend(current.dependencies)
     return False
@@ -186,18 +187,6 @@ def presented_idempotency_key(request: Request) -> str | None:
         return idempotency_header(request)
     except (InvalidIdempotencyKey, ConflictingIdempotencyKeys):
         return None
-
-
-def claims_idempotency_key(dependant: Dependant) -> bool:
-    """Whether a route's ``dependant`` has a ``ClaimsIdempotencyKey`` among its
-    dependencies."""
-    pending = [dependant]
-    while pending:
-        current = pending.pop()
-        if isinstance(current.call, ClaimsIdempotencyKey):
-            return True
-        pending.extend(current.dependencies)
-    return False
 
 
 async def _authenticate(
@@ -403,8 +392,8 @@ class AccessRoute(EdgeRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
-        self.claims_idempotency_key = claims_idempotency_key(self.dependant)
-        self.supports_dry_run = supports_dry_run(self.dependant)
+        self.claims_idempotency_key = has_dependency(self.dependant, ClaimsIdempotencyKey)
+        self.supports_dry_run = has_dependency(self.dependant, SupportsDryRun)
         access = access_of(self.dependant)
         if access is None:
             return

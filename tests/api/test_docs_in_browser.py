@@ -5,14 +5,14 @@
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
+
+from tests.loopback import served_on_loopback
 
 #: Chromium's own network stack would reach the internet for anything not on loopback:
 #: a proxy that does not exist makes every such request fail.
@@ -42,20 +42,8 @@ def _chromium() -> str:
 
 @pytest.fixture
 async def served(app: FastAPI) -> AsyncIterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with served_on_loopback(app) as url:
+        yield url
 
 
 async def _render(chromium: str, url: str, *extra: str) -> subprocess.CompletedProcess[str]:

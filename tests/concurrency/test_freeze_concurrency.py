@@ -4,7 +4,6 @@ transaction. A freeze must stop every payment that starts after its answer, let 
 complete after it committed, lose no money, and never miss an agent created beside it."""
 
 import asyncio
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +23,7 @@ from app.domain.ledger import service as ledger
 from app.kit.money import to_minor
 from app.kit.time import utc_now
 from tests.api.helpers import MakeKey, bearer
+from tests.loopback import served_on_loopback
 
 AGENTS = 20
 #: Payments each agent starts after the freeze answered, before it stops.
@@ -35,20 +34,8 @@ AFTER_FREEZE = 2
 async def base_url(app: FastAPI) -> AsyncIterator[str]:
     """The session app served by uvicorn on a loopback port: each request its own
     connection from the app's pool and its own transaction."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with served_on_loopback(app) as url:
+        yield url
 
 
 @pytest.fixture

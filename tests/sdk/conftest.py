@@ -1,12 +1,9 @@
 """The session app served over real loopback HTTP, an SDK client with every scope, a
 webhook receiver on loopback and one pass of the webhook worker."""
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from purser import AsyncPurserClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +14,7 @@ from app.domain.webhook import delivery
 from app.domain.webhook import service as webhook_service
 from app.kit.time import utc_now
 from tests.api.helpers import MakeKey
+from tests.loopback import served_on_loopback
 from tests.webhook_receiver import Receiver, running_receiver
 
 #: One pass of the webhook worker; returns how many deliveries it attempted.
@@ -25,20 +23,8 @@ DeliverWebhooks = Callable[[], Awaitable[int]]
 
 @pytest.fixture(scope="module")
 async def base_url(app: FastAPI) -> AsyncIterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with served_on_loopback(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -66,7 +52,9 @@ def deliver_webhooks(
 
     async def deliver() -> int:
         now = utc_now()
-        await run_in_transaction(sessionmaker, lambda s: webhook_service.fan_out(s, now))
+        # Every pending event, however many earlier tests left unfanned (a pass takes 500).
+        while await run_in_transaction(sessionmaker, lambda s: webhook_service.fan_out(s, now)):
+            pass
         async with delivery.Sender(sandbox=True) as sender:
             return await delivery.deliver_due(
                 sessionmaker, sender, app.state.secret_box, now=now, batch=1000

@@ -121,15 +121,18 @@ async def claim_unfanned_events(session: AsyncSession, limit: int) -> Sequence[R
 
 
 async def subscribed_endpoints(
-    session: AsyncSession, owner_id: str, event_type: str, mode: str
+    session: AsyncSession, owner_id: str, event_type: str, mode: str, occurred_at: datetime
 ) -> Sequence[Row[Any]]:
     """The owner's active endpoints of ``mode`` (the event's) subscribed to
-    ``event_type``: a sandbox event never reaches a live endpoint, nor the reverse."""
+    ``event_type``: a sandbox event never reaches a live endpoint, nor the reverse. Only
+    endpoints that existed when the event occurred (``occurred_at``): a subscription made
+    later never receives what happened before it, however late the fan-out runs."""
     statement = select(_endpoints.c.id).where(
         _endpoints.c.owner_id == owner_id,
         _endpoints.c.mode == mode,
         _endpoints.c.is_active.is_(True),
         literal(event_type) == any_(_endpoints.c.events),
+        _endpoints.c.created_at <= occurred_at,
     )
     rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
     return rows

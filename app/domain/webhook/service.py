@@ -321,7 +321,7 @@ async def fan_out(session: AsyncSession, now: datetime, *, batch: int = 500) -> 
     for event in events:
         body = payload(event.id, event.type, event.data, event.created_at)
         subscribed = await repository.subscribed_endpoints(
-            session, event.owner_id, event.type, event.mode
+            session, event.owner_id, event.type, event.mode, event.created_at
         )
         for endpoint in subscribed:
             rows.append(

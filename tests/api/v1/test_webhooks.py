@@ -50,7 +50,9 @@ async def pump(
 ) -> int:
     """One pass of the webhook worker: fan out, then deliver what is due at ``now``."""
     moment = now or utc_now()
-    await run_in_transaction(sessionmaker, lambda s: webhook_service.fan_out(s, moment))
+    # Every pending event, however many earlier tests left (a pass takes 500).
+    while await run_in_transaction(sessionmaker, lambda s: webhook_service.fan_out(s, moment)):
+        pass
     async with delivery.Sender(sandbox=True) as sender:
         return await delivery.deliver_due(
             sessionmaker, sender, app.state.secret_box, now=moment, batch=1000
@@ -120,6 +122,29 @@ async def test_payment_completed_is_delivered_and_verifies_both_ways(
         await client.get(f"/api/v1/webhooks/{hook['subscription_id']}", headers=headers)
     ).json()
     assert (stats["total_deliveries"], stats["successful_deliveries"]) == (1, 1)
+
+
+async def test_a_subscription_never_receives_what_happened_before_it(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: MakeKey,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    receiver: Receiver,
+) -> None:
+    headers = bearer(await make_key())
+    agent = (await create_agent(client, headers))["agent"]
+    merchant = await create_merchant(client, headers)
+    body = {"agent_id": agent["agent_id"], "merchant_id": merchant["merchant_id"], "amount": "1"}
+    before = await client.post("/api/v1/payments", json=body, headers=headers)
+    assert before.status_code == 200
+    # Not yet fanned out when the subscription is made: it still belongs to the past.
+    await subscribe(client, headers, f"{receiver.url}/late", ["payment.completed"])
+    after = await client.post("/api/v1/payments", json=body, headers=headers)
+    await pump(app, sessionmaker)
+    delivered = [json.loads(request.body) for request in receiver.requests]
+    assert [event["data"]["transaction"]["id"] for event in delivered] == [
+        after.json()["transaction"]["tx_id"]
+    ]
 
 
 async def test_rolled_back_payment_emits_nothing(
