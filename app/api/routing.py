@@ -4,6 +4,8 @@ and JSON it can read one way only.
 Before FastAPI parses anything, ``EdgeRoute`` refuses with a 422 naming the parameter:
 
 - a NUL character (U+0000) in a path or query parameter (PostgreSQL text cannot hold it);
+- a body sent to a POST, PUT or PATCH route that reads none (``unexpected_body``;
+  nothing, or ``{}``, is fine);
 - a header that decides who asks or what happens (``SINGLE_HEADERS``: the key, the
   idempotency key, a dry run, the body's type) sent more than once (400
   ``repeated_header``): which copy would count is a guess — two ``Authorization`` headers
@@ -135,6 +137,22 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
+class UnexpectedBody(ValidationFailed):
+    code = "unexpected_body"
+
+
+async def _refuse_body(request: Request) -> None:
+    """A POST, PUT or PATCH route that reads no body refuses one (422
+    ``unexpected_body``) rather than drop what the caller meant (``{"release_holds":
+    true}`` sent to an unfreeze). Nothing, or an empty JSON object, is no body."""
+    body = await request.body()
+    if not body.strip():
+        return
+    if _is_json(request.headers.get("content-type")) and decode_json_body(body) == {}:
+        return
+    raise UnexpectedBody("body: this route takes no request body", param="body")
+
+
 def _check_parameters(request: Request) -> None:
     for where, params in (("path", request.path_params), ("query", request.query_params)):
         for name, value in params.items():
@@ -149,6 +167,8 @@ class EdgeRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
+        takes_body = self.body_field is not None
+
         async def edge_handler(request: Request) -> Response:
             _check_headers(request)
             _check_parameters(request)
@@ -159,6 +179,8 @@ class EdgeRoute(APIRoute):
                 if body:
                     # FastAPI reads ``request.json()``, which returns this cached value.
                     request._json = decode_json_body(body)
+            if not takes_body and request.method in ("POST", "PUT", "PATCH"):
+                await _refuse_body(request)
             return await handler(request)
 
         return edge_handler

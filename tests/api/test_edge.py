@@ -8,6 +8,7 @@ integer. A route added later is covered without touching this file.
 import asyncio
 import json
 import logging
+import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -549,3 +550,29 @@ async def test_a_declared_body_that_never_comes_gets_its_413_in_bounded_time(
     answer = await asyncio.wait_for(reader.read(4096), timeout=10)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
+async def test_every_route_that_reads_no_body_refuses_one(
+    app: FastAPI, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    routes = [
+        (method, context.path)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.route, APIRoute)
+        and context.route.body_field is None
+        and context.path is not None
+        for method in sorted(context.methods or ())
+        if method in ("POST", "PUT", "PATCH")
+    ]
+    assert ("POST", "/api/v1/unfreeze") in routes
+    for method, path in routes:
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        refused = await client.request(method, url, json={"release_holds": True}, headers=headers)
+        assert refused.status_code == 422, (method, path, refused.text)
+        assert (refused.json()["code"], refused.json()["param"]) == ("unexpected_body", "body")
+    # No body, or an empty object, is no body.
+    for body in (None, {}):
+        response = await client.post("/api/v1/unfreeze", json=body, headers=headers)
+        assert response.status_code == 200, response.text
