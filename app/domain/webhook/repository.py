@@ -12,7 +12,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal,
     select,
     text,
     update,
@@ -120,22 +119,27 @@ async def claim_unfanned_events(session: AsyncSession, limit: int) -> Sequence[R
     return rows
 
 
-async def subscribed_endpoints(
-    session: AsyncSession, owner_id: str, event_type: str, mode: str, occurred_at: datetime
-) -> Sequence[Row[Any]]:
-    """The owner's active endpoints of ``mode`` (the event's) subscribed to
-    ``event_type``: a sandbox event never reaches a live endpoint, nor the reverse. Only
-    endpoints that existed when the event occurred (``occurred_at``): a subscription made
-    later never receives what happened before it, however late the fan-out runs."""
-    statement = select(_endpoints.c.id).where(
-        _endpoints.c.owner_id == owner_id,
-        _endpoints.c.mode == mode,
-        _endpoints.c.is_active.is_(True),
-        literal(event_type) == any_(_endpoints.c.events),
-        _endpoints.c.created_at <= occurred_at,
+async def subscriptions(session: AsyncSession, event_ids: list[str]) -> Sequence[Row[Any]]:
+    """``(event_id, endpoint_id)`` for every event of ``event_ids`` and every endpoint it
+    goes to, in one query: the event's owner's active endpoints of the event's mode (a
+    sandbox event never reaches a live endpoint, nor the reverse) subscribed to its type,
+    that existed when the event occurred (a subscription made later never receives what
+    happened before it, however late the fan-out runs)."""
+    if not event_ids:
+        return []
+    statement = (
+        select(_events.c.id.label("event_id"), _endpoints.c.id.label("endpoint_id"))
+        .join(
+            _endpoints,
+            (_endpoints.c.owner_id == _events.c.owner_id)
+            & (_endpoints.c.mode == _events.c.mode)
+            & _endpoints.c.is_active.is_(True)
+            & (_events.c.type == any_(_endpoints.c.events))
+            & (_endpoints.c.created_at <= _events.c.created_at),
+        )
+        .where(_events.c.id.in_(event_ids))
     )
-    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
-    return rows
+    return cast(Sequence[Row[Any]], (await session.execute(statement)).all())
 
 
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

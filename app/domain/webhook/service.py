@@ -317,15 +317,19 @@ async def fan_out(session: AsyncSession, now: datetime, *, batch: int = 500) -> 
     (the periodic job; SKIP LOCKED lets several workers share it). Only events of the
     session's mode, each to endpoints of its own mode."""
     events = await repository.claim_unfanned_events(session, batch)
+    # Every event's endpoints in one query (not one per event: the fan-out keeps up with
+    # the payments), and a body only for events someone subscribed to.
+    endpoints: dict[str, list[str]] = {}
+    for pair in await repository.subscriptions(session, [event.id for event in events]):
+        endpoints.setdefault(pair.event_id, []).append(pair.endpoint_id)
     rows = []
     for event in events:
+        if event.id not in endpoints:
+            continue
         body = payload(event.id, event.type, event.data, event.created_at)
-        subscribed = await repository.subscribed_endpoints(
-            session, event.owner_id, event.type, event.mode, event.created_at
-        )
-        for endpoint in subscribed:
+        for endpoint_id in endpoints[event.id]:
             rows.append(
-                _delivery(endpoint.id, event.owner_id, event.id, event.type, event.created_at, body)
+                _delivery(endpoint_id, event.owner_id, event.id, event.type, event.created_at, body)
             )
     await repository.insert_deliveries(session, rows)
     await repository.mark_fanned_out(session, [event.id for event in events], now)
