@@ -59,7 +59,15 @@ _AUDIT_INSERT = _from_json_rows(
     ],
 )
 _EVENTS_INSERT = _from_json_rows(
-    _events, "events", _EVENT_TEXT, [("data", lambda value: value["data"])]
+    _events,
+    "events",
+    _EVENT_TEXT,
+    [
+        ("data", lambda value: value["data"]),
+        # When the event is written, at its transaction's commit — not when that
+        # transaction began (``now()``), which would date a payment's events before it.
+        ("created_at", lambda value: func.clock_timestamp()),
+    ],
 )
 
 

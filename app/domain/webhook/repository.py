@@ -1,6 +1,6 @@
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -119,12 +119,21 @@ async def claim_unfanned_events(session: AsyncSession, limit: int) -> Sequence[R
     return rows
 
 
+#: How much older than a subscription an event may be and still reach it (see
+#: ``subscriptions``): a delivery of an event of the minute before the subscription is
+#: harmless, a missed one is not.
+SUBSCRIPTION_GRACE: Final = timedelta(minutes=1)
+
+
 async def subscriptions(session: AsyncSession, event_ids: list[str]) -> Sequence[Row[Any]]:
     """``(event_id, endpoint_id)`` for every event of ``event_ids`` and every endpoint it
     goes to, in one query: the event's owner's active endpoints of the event's mode (a
     sandbox event never reaches a live endpoint, nor the reverse) subscribed to its type,
-    that existed when the event occurred (a subscription made later never receives what
-    happened before it, however late the fan-out runs)."""
+    that existed when the event was written, give or take ``SUBSCRIPTION_GRACE``: a
+    subscription never receives an older backlog, however late the fan-out runs, and never
+    misses an event whose transaction committed after it was created (an endpoint is dated
+    by its transaction's start, an event when written at its transaction's commit; the
+    grace covers a commit that stalls across the endpoint's whole creation)."""
     if not event_ids:
         return []
     statement = (
@@ -135,7 +144,7 @@ async def subscriptions(session: AsyncSession, event_ids: list[str]) -> Sequence
             & (_endpoints.c.mode == _events.c.mode)
             & _endpoints.c.is_active.is_(True)
             & (_events.c.type == any_(_endpoints.c.events))
-            & (_endpoints.c.created_at <= _events.c.created_at),
+            & (_endpoints.c.created_at <= _events.c.created_at + SUBSCRIPTION_GRACE),
         )
         .where(_events.c.id.in_(event_ids))
     )

@@ -137,14 +137,43 @@ async def test_a_subscription_never_receives_what_happened_before_it(
     body = {"agent_id": agent["agent_id"], "merchant_id": merchant["merchant_id"], "amount": "1"}
     before = await client.post("/api/v1/payments", json=body, headers=headers)
     assert before.status_code == 200
-    # Not yet fanned out when the subscription is made: it still belongs to the past.
+    # A backlog the fan-out has not reached (a worker that was down for two minutes):
+    # older than the subscription by more than its grace, it belongs to the past.
+    async with sessionmaker() as session:
+        await session.execute(
+            text(
+                "UPDATE outbox_events SET created_at = created_at - interval '2 minutes' "
+                "WHERE owner_id = :owner AND fanned_out_at IS NULL"
+            ),
+            {"owner": agent["owner_id"]},
+        )
+        await session.commit()
     await subscribe(client, headers, f"{receiver.url}/late", ["payment.completed"])
+    # An event written before the subscription whose transaction committed after it (a
+    # stalled commit): within the grace, it is delivered, never missed.
+    straddling = await client.post("/api/v1/payments", json=body, headers=headers)
+    async with sessionmaker() as session:
+        await session.execute(
+            text(
+                "UPDATE outbox_events SET created_at = created_at - interval '30 seconds' "
+                "WHERE owner_id = :owner AND fanned_out_at IS NULL"
+            ),
+            {"owner": agent["owner_id"]},
+        )
+        await session.commit()
     after = await client.post("/api/v1/payments", json=body, headers=headers)
     await pump(app, sessionmaker)
     delivered = [json.loads(request.body) for request in receiver.requests]
-    assert [event["data"]["transaction"]["id"] for event in delivered] == [
-        after.json()["transaction"]["tx_id"]
-    ]
+    assert sorted(event["data"]["transaction"]["id"] for event in delivered) == sorted(
+        [straddling.json()["transaction"]["tx_id"], after.json()["transaction"]["tx_id"]]
+    )
+    # An event is dated when written, at its payment's commit: never before the payment.
+    for event in delivered:
+        written = datetime.fromisoformat(event["created_at"])
+        paid = datetime.fromisoformat(event["data"]["transaction"]["created_at"])
+        assert written >= paid or (
+            event["data"]["transaction"]["id"] == straddling.json()["transaction"]["tx_id"]
+        )
 
 
 async def test_rolled_back_payment_emits_nothing(
