@@ -221,6 +221,7 @@ _WALLET: Final[dict[str, Json]] = {
         },
     },
     "frozen": False,
+    "frozen_by": [],
     "virtual_card": {
         "card_id": "vc_6a1f3c9e2d7b4a05",
         "masked_number": "**** **** **** 4242",
@@ -830,7 +831,7 @@ OPERATION_EXAMPLES: Final[dict[str, dict[str, Json]]] = {
             "scope": "owner",
             "agent_id": None,
             "frozen": True,
-            "frozen_by": [],
+            "frozen_by": ["owner"],
             "changed": True,
             "agent_ids": [AGENT_ID, OTHER_AGENT_ID],
             "holds_released": [HOLD_ID],

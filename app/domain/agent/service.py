@@ -94,6 +94,20 @@ async def create(
             owner_id, "wallet.created", {"wallet": wallet_read.model_dump(mode="json")}
         ),
     ]
+    if owner_frozen:
+        # Born under the owner's freeze: a subscriber sees it frozen before any unfreeze.
+        events.append(
+            event_service.event(
+                owner_id,
+                "agent.frozen",
+                {
+                    "agent_id": agent_id,
+                    "scope": "owner",
+                    "key_id": principal.key_id,
+                    "holds_released": [],
+                },
+            )
+        )
     if initial:
         events.append(
             event_service.event(

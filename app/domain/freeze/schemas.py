@@ -26,7 +26,8 @@ class FreezeRead(BaseModel):
     )
     frozen_by: list[Literal["agent", "owner"]] = Field(
         default_factory=list,
-        description="What holds the agent frozen after the call (an agent freeze only).",
+        description="What holds it frozen after the call: `agent` (its own freeze), "
+        "`owner` (the owner-wide one), both, or none.",
     )
     changed: bool = Field(description="False when it already was in that state.")
     agent_ids: list[str] = Field(

@@ -139,6 +139,7 @@ async def set_owner(
         scope="owner",
         agent_id=None,
         frozen=frozen,
+        frozen_by=["owner"] if frozen else [],
         changed=changed,
         agent_ids=agent_ids,
         holds_released=released,

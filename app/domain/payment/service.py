@@ -344,6 +344,11 @@ def frozen_wallet_refusal(
     wallet_id: str, agent_id: str, *, is_active: bool, owner_frozen: bool
 ) -> WalletFrozen | None:
     """``freeze_refusal`` from the two flags of wallet ``wallet_id``."""
+    if owner_frozen and not is_active:
+        return WalletFrozen(
+            f"Wallet {wallet_id} is frozen: agent {agent_id} is frozen, and the owner froze "
+            "all its agents (POST /freeze)"
+        )
     if owner_frozen:
         return WalletFrozen(
             f"Wallet {wallet_id} is frozen: the owner froze all its agents (POST /freeze)"

@@ -59,6 +59,11 @@ class WalletRead(BaseModel):
         description="The wallet moves no money: its agent is frozen, or all the owner's "
         "agents are (`POST /freeze`).",
     )
+    frozen_by: list[str] = Field(
+        default_factory=list,
+        description="What holds it frozen: `agent` (`POST /agents/{id}/freeze`), `owner` "
+        "(`POST /freeze`), both, or none.",
+    )
     virtual_card: VirtualCardRead | None
     is_active: bool
     created_at: datetime

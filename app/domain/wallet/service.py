@@ -174,6 +174,10 @@ async def read_agent_wallet(
         remaining_limit=remaining,
         limits=limits,
         frozen=wallet.owner_frozen or not wallet.is_active,
+        frozen_by=[
+            *(["agent"] if not wallet.is_active else []),
+            *(["owner"] if wallet.owner_frozen else []),
+        ],
         virtual_card=None
         if card is None
         else VirtualCardRead(

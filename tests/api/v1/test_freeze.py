@@ -396,7 +396,7 @@ async def test_an_owner_wide_freeze_stops_every_agent_including_new_ones(
         "scope": "owner",
         "agent_id": None,
         "frozen": True,
-        "frozen_by": [],
+        "frozen_by": ["owner"],
         "changed": True,
         "agent_ids": everyone,
         "holds_released": [],
@@ -651,3 +651,37 @@ async def test_a_frozen_agents_capture_emits_nothing_and_keeps_the_hold(
         )
         == 2
     )
+
+
+async def test_an_agent_born_under_an_owner_freeze_is_announced_frozen(
+    client: httpx.AsyncClient, make_key: MakeKey, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = bearer(await make_key())
+    assert (await post(client, "/freeze", headers)).json()["frozen_by"] == ["owner"]
+    agent_id = (await create_agent(client, headers))["agent"]["agent_id"]
+    wallet = await wallet_of(client, headers, agent_id)
+    assert (wallet["frozen"], wallet["frozen_by"]) == (True, ["owner"])
+    async with sessionmaker() as session:
+        types = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT type FROM outbox_events WHERE type LIKE 'agent.%' AND "
+                        "(data->>'agent_id' = :agent OR data->'agent'->>'agent_id' = :agent) "
+                        "ORDER BY created_at"
+                    ),
+                    {"agent": agent_id},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    # A subscriber sees it frozen before the owner's unfreeze announces it unfrozen.
+    assert types == ["agent.created", "agent.frozen"]
+    unfrozen = await post(client, "/unfreeze", headers)
+    assert agent_id in unfrozen.json()["agent_ids"]
+    own = await post(client, f"/agents/{agent_id}/freeze", headers)
+    assert own.json()["frozen_by"] == ["agent"]
+    await post(client, "/freeze", headers)
+    both = await wallet_of(client, headers, agent_id)
+    assert both["frozen_by"] == ["agent", "owner"]

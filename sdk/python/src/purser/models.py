@@ -63,6 +63,8 @@ class Wallet(PurserModel):
     remaining_limit: Decimal | None = None
     limits: dict[str, LimitState] = {}
     frozen: bool = False
+    #: What holds the wallet frozen: ``agent``, ``owner``, both, or none.
+    frozen_by: list[str] = []
     virtual_card: VirtualCard | None = None
     is_active: bool = True
     created_at: datetime | None = None
