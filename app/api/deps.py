@@ -99,17 +99,17 @@ class InvalidDryRun(AppError):
 DRY_RUN_HEADER: Final = "Dry-Run"
 
 
-def dry_run_requested(request: Request) -> bool:
+def dry_run_requested(request: Request, *, supported: bool) -> bool:
     """Whether the request asks for a dry run: ``Dry-Run: true`` (``false`` or no header:
     a real call). Raises 400 ``invalid_dry_run`` for any other value (a dry run taken for a
     real call would move money), and 400 ``dry_run_not_supported`` on a route that offers
-    none (``SupportsDryRun``)."""
+    none (``supported``: the route has ``SupportsDryRun``)."""
     value = request.headers.get(DRY_RUN_HEADER)
     if value is None or value == "false":
         return False
     if value != "true":
         raise InvalidDryRun('Dry-Run must be "true" or "false"', param=DRY_RUN_HEADER)
-    if not getattr(request.scope.get("route"), "supports_dry_run", False):
+    if not supported:
         raise DryRunNotSupported(
             "this route has no dry run; it is offered on payments, holds, captures, "
             "payment-request pays, refunds, Sequence transfers and fundings",
@@ -197,9 +197,8 @@ async def _authenticate(
     (``(KeyClaim, row)``) for that dependency."""
     settings: Settings = request.app.state.settings
     claim = None
-    if dry_run_requested(request):
-        # Checked before the key: a dry run claims no idempotency key.
-        request.state.dry_run = True
+    if getattr(request.state, "dry_run", False):
+        pass  # a dry run claims no idempotency key (``AccessRoute.check_request``)
     elif getattr(request.scope.get("route"), "claims_idempotency_key", False):
         key = presented_idempotency_key(request)
         if key is not None:
@@ -237,6 +236,10 @@ async def get_principal(
             "X-API-Key and Authorization name different keys; send one of them",
             param="Authorization",
         )
+    if bearer is None and request.headers.get("authorization") is not None:
+        # A header that names no key the way Purser reads keys (``Basic …``, empty) would
+        # otherwise be dropped silently, and another credential serve in its place.
+        raise InvalidApiKey(unreadable=True)
     presented = api_key or (bearer.credentials if bearer else None)
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is None:
@@ -402,6 +405,12 @@ class AccessRoute(EdgeRoute):
         # Including a router may build the route again from this one's description.
         if line not in self.description:
             self.description = f"{self.description}\n\n{line}".strip()
+
+    def check_request(self, request: Request) -> None:
+        """``Dry-Run``, on every route: ``true`` marks the request a dry run where the
+        route offers one (``dry_run_requested``; 400 otherwise)."""
+        if dry_run_requested(request, supported=self.supports_dry_run):
+            request.state.dry_run = True
 
 
 #: Reads of payments, holds and refunds: owner keys (payments:read), and agent keys for

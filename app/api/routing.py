@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import compile_path
 from starlette.types import Message, Send
 
-from app.errors import ValidationFailed
+from app.errors import AppError, ValidationFailed
 from app.kit.schemas import storable_text_error
 
 
@@ -153,6 +153,31 @@ async def _refuse_body(request: Request) -> None:
     raise UnexpectedBody("body: this route takes no request body", param="body")
 
 
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+async def _check_media_type(request: Request) -> None:
+    """A route that reads a JSON body takes one only as ``application/json`` (or
+    ``+json``) in UTF-8 (RFC 8259 §8.1): 415 ``unsupported_media_type`` naming
+    ``Content-Type`` otherwise, rather than a validation error that names no field."""
+    if not (await request.body()).strip():
+        return
+    content_type = request.headers.get("content-type")
+    message = HeaderMessage()
+    message["content-type"] = content_type or ""
+    charset = message.get_param("charset")
+    if not _is_json(content_type) or (
+        charset is not None and str(charset).lower() not in ("utf-8", "utf8")
+    ):
+        raise UnsupportedMediaType(
+            f"Content-Type: send the body as application/json in UTF-8, not {content_type!r}",
+            param="Content-Type",
+        )
+
+
 def _check_parameters(request: Request) -> None:
     for where, params in (("path", request.path_params), ("query", request.query_params)):
         for name, value in params.items():
@@ -163,6 +188,10 @@ def _check_parameters(request: Request) -> None:
 
 class EdgeRoute(APIRoute):
     """An ``APIRoute`` that checks parameters and parses JSON bodies strictly first."""
+
+    def check_request(self, request: Request) -> None:
+        """A subclass's own checks of every request, after the edge's and before any
+        dependency runs (raise an ``AppError`` to refuse)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -181,6 +210,9 @@ class EdgeRoute(APIRoute):
                     request._json = decode_json_body(body)
             if not takes_body and request.method in ("POST", "PUT", "PATCH"):
                 await _refuse_body(request)
+            elif takes_body:
+                await _check_media_type(request)
+            self.check_request(request)
             return await handler(request)
 
         return edge_handler

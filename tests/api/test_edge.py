@@ -576,3 +576,62 @@ async def test_every_route_that_reads_no_body_refuses_one(
     for body in (None, {}):
         response = await client.post("/api/v1/unfreeze", json=body, headers=headers)
         assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/health", "/api/health", "/api/v1/agents"])
+async def test_a_dry_run_where_none_is_offered_is_refused_on_every_route(
+    client: httpx.AsyncClient, headers: dict[str, str], path: str
+) -> None:
+    response = await client.get(path, headers={**headers, "Dry-Run": "true"})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "dry_run_not_supported"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/json, text/plain",
+        "application/json; charset=latin-1",
+        "application/x-www-form-urlencoded",
+    ],
+)
+async def test_a_body_is_read_only_as_json_in_utf8(
+    client: httpx.AsyncClient, headers: dict[str, str], content_type: str
+) -> None:
+    agent = (await create_agent(client, headers))["agent"]
+    merchant = await create_merchant(client, headers)
+    body = {"agent_id": agent["agent_id"], "merchant_id": merchant["merchant_id"], "amount": "1"}
+    response = await client.post(
+        "/api/v1/payments",
+        content=json.dumps(body),
+        headers={**headers, "Content-Type": content_type},
+    )
+    assert response.status_code == 415, response.text
+    assert (response.json()["code"], response.json()["param"]) == (
+        "unsupported_media_type",
+        "Content-Type",
+    )
+    wallet = await client.get(f"/api/v1/agents/{agent['agent_id']}/wallet", headers=headers)
+    assert wallet.json()["spent_total"] == "0.00"
+    fine = await client.post(
+        "/api/v1/payments",
+        content=json.dumps(body),
+        headers={**headers, "Content-Type": "application/json; charset=UTF-8"},
+    )
+    assert fine.status_code == 200, fine.text
+
+
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "", "Bearer", "Token abc"])
+async def test_an_authorization_header_that_names_no_key_is_refused_not_skipped(
+    client: httpx.AsyncClient, headers: dict[str, str], authorization: str
+) -> None:
+    key = headers["Authorization"].removeprefix("Bearer ")
+    response = await client.get(
+        "/api/v1/agents", headers={"X-API-Key": key, "Authorization": authorization}
+    )
+    assert response.status_code == 401, response.text
+    assert (response.json()["code"], response.json()["param"]) == (
+        "invalid_api_key",
+        "Authorization",
+    )

@@ -7,10 +7,17 @@ class InvalidApiKey(Unauthorized):
     code = "invalid_api_key"
     default_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
-    def __init__(self, *, missing: bool = False) -> None:
+    def __init__(self, *, missing: bool = False, unreadable: bool = False) -> None:
         # One message for every reason a presented key fails (malformed, unknown, revoked,
         # expired): a caller learns nothing about which keys exist. A request that sent no
-        # key at all is told so, and how to send one.
+        # key at all is told so, and how to send one; so is one whose Authorization header
+        # is not a Bearer credential (``Basic …``, empty), which names no key at all.
+        if unreadable:
+            super().__init__(
+                "Authorization must be `Bearer sk_test_…` (or send the key as X-API-Key alone)",
+                param="Authorization",
+            )
+            return
         super().__init__(
             "Missing API key: send `Authorization: Bearer sk_test_…` (or `X-API-Key`)"
             if missing
