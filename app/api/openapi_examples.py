@@ -266,6 +266,7 @@ _PAYMENT_REQUEST: Final[dict[str, Json]] = {
     "status": "pending",
     "created_at": PAID_AT,
     "expires_at": "2026-03-03T14:07:31.208114Z",
+    "resolved_at": None,
     "tx_id": None,
 }
 _KEY: Final[dict[str, Json]] = {
@@ -794,7 +795,7 @@ OPERATION_EXAMPLES: Final[dict[str, dict[str, Json]]] = {
         "200": {"success": True, "transaction": _REQUEST_PAYMENT, "error": None},
     },
     "cancel_payment_request_api_v1_payments_request__request_id__delete": {
-        "200": {**_PAYMENT_REQUEST, "status": "cancelled"},
+        "200": {**_PAYMENT_REQUEST, "status": "cancelled", "resolved_at": LATER_AT},
     },
     "capture_hold_api_v1_payments_holds__hold_id__capture_post": {"200": _CAPTURED_HOLD},
     "void_hold_api_v1_payments_holds__hold_id__void_post": {

@@ -25,4 +25,7 @@ class PaymentRequestRead(BaseModel):
     status: str = Field(description="pending, paid, cancelled or expired")
     created_at: datetime
     expires_at: datetime
+    resolved_at: datetime | None = Field(
+        default=None, description="When it was paid, cancelled or expired; null while pending."
+    )
     tx_id: str | None = None

@@ -39,6 +39,7 @@ def read_request(row: Row[Any]) -> PaymentRequestRead:
         status=row.status,
         created_at=row.created_at,
         expires_at=row.expires_at,
+        resolved_at=row.resolved_at,
         tx_id=row.tx_id,
     )
 

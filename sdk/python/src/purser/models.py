@@ -195,6 +195,8 @@ class PaymentRequest(PurserModel):
     status: str
     created_at: datetime | None = None
     expires_at: datetime | None = None
+    #: When it was paid, cancelled or expired; ``None`` while pending.
+    resolved_at: datetime | None = None
     tx_id: str | None = None
 
 
