@@ -103,6 +103,11 @@ async def test_the_clock_expires_a_hold_and_a_payment_request_in_the_advance(
         f"/api/v1/payments/request/{invoice.json()['request_id']}/pay", headers=owner
     )
     assert pay.status_code == 409, pay.text
+    request = (
+        await client.get(f"/api/v1/payments/request/{invoice.json()['request_id']}", headers=owner)
+    ).json()
+    assert request["status"] == "expired"
+    assert request["resolved_at"] >= request["expires_at"]
 
 
 async def test_the_periodic_job_honours_each_owners_clock(
