@@ -416,7 +416,10 @@ def keys_create(
     agent: Annotated[str | None, typer.Option(help="Restrict the key to this agent.")] = None,
     scope: Annotated[
         list[Scope] | None,
-        typer.Option(help="Scope to grant (repeatable); default: all but sequence."),
+        typer.Option(
+            help="Scope to grant (repeatable); default: all but sequence (with --agent: "
+            "wallet:read and payments:write)."
+        ),
     ] = None,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "api key",
     tier: Annotated[Tier, typer.Option(help="Rate-limit tier.")] = Tier.standard,

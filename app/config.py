@@ -74,7 +74,10 @@ class Settings(BaseSettings):
     limits_timezone: str = "UTC"
     #: Database connections each API process keeps open.
     db_pool_size: int = Field(default=10, ge=1)
-    #: Run the periodic jobs (audit sealing, expired idempotency keys) in this process.
+    #: Run the background work in this process: the periodic jobs (audit sealing, hold
+    #: and payment-request expiry, expired idempotency keys, risk bucket pruning) and the
+    #: Sequence poller; off, `purser serve` also delivers no webhooks (a `purser worker`
+    #: then does all of it).
     run_jobs: bool = True
 
     @field_validator("limits_timezone")

@@ -18,8 +18,11 @@ from app.config import Settings
 
 HEADER = """# Configuration
 
-Every environment variable Purser reads, with its default. Generated from
+Every environment variable the Purser server reads, with its default. Generated from
 `app.config.Settings` by `python -m app.config_docs` (a test fails when this file differs).
+Outside the server: the Python SDK and `purser demo` read `PURSER_API_KEY` and
+`PURSER_BASE_URL`; the tests read `TEST_DATABASE_URL`, the benchmarks `BENCH_DATABASE_URL`
+and `make fuzz` `FUZZ_EXAMPLES`, `FUZZ_MAX_TIME`, `FUZZ_SEED` (see the README).
 
 | variable | default | meaning |
 |---|---|---|

@@ -7,7 +7,7 @@ made the first request, and a caller that could not have made it is refused
 """
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
@@ -117,6 +117,28 @@ class Idempotency:
                 retention=timedelta(days=settings.idempotency_retention_days),
             )
         return response
+
+
+async def _documented_key_headers(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes the request safe to retry: the same key and body return the "
+            "first request's transfer, never a second one.",
+        ),
+    ] = None,
+    x_idempotency_key: Annotated[
+        str | None, Header(alias="X-Idempotency-Key", description="Same as Idempotency-Key.")
+    ] = None,
+) -> None:
+    # Parameters for the OpenAPI document only; ``idempotency_key_of`` reads the headers.
+    del idempotency_key, x_idempotency_key
+
+
+#: Documents the Idempotency-Key headers on a route that keeps its own record of the key
+#: (``idempotency_key_of``): ``dependencies=[KEY_HEADERS]``.
+KEY_HEADERS: Final[Any] = Depends(_documented_key_headers)
 
 
 def idempotency_key_of(request: Request) -> str | None:

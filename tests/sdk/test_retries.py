@@ -448,16 +448,19 @@ CLOCK = {
 }
 
 
-async def test_a_clock_advance_whose_answer_was_lost_is_not_resent() -> None:
-    """The server does not replay an advance: resending it could move the clock twice."""
+async def test_a_clock_advance_whose_answer_was_lost_is_resent_with_its_key() -> None:
+    """The server replays an advance by its Idempotency-Key: the retry cannot move the
+    clock twice."""
     script = Script(lost_answer, httpx.Response(200, json=CLOCK))
     async with client_for(script) as client:
-        with pytest.raises(APIConnectionError):
-            await client.advance_test_clock(86_400)
+        moved = await client.advance_test_clock(86_400)
         with pytest.raises(TypeError):
             await client.advance_test_clock(1.5)  # type: ignore[arg-type]
-    assert len(script.requests) == 1
-    assert json.loads(script.requests[0].content) == {"seconds": 86_400}
+    assert moved.offset_seconds == 86_400
+    assert len(script.requests) == 2
+    keys = {request.headers["Idempotency-Key"] for request in script.requests}
+    assert len(keys) == 1
+    assert all(json.loads(r.content) == {"seconds": 86_400} for r in script.requests)
 
 
 def entry(entry_id: str, balance_after: str) -> dict[str, object]:

@@ -11,11 +11,12 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import DRY_RUN, PUBLIC, AccessRoute, SessionDep, scoped
-from app.api.idempotency import REPLAYED_HEADER, idempotency_key_of
+from app.api.idempotency import KEY_HEADERS, REPLAYED_HEADER, idempotency_key_of
 from app.api.outcomes import call_context
 from app.api.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from app.api.request_context import request_id_var
 from app.domain.apikey.schemas import Principal, Scope
+from app.domain.payment.schemas import DryRunResult
 from app.domain.sequence import service as sequence_service
 from app.domain.sequence import transfers as sequence_transfers
 from app.domain.sequence.schemas import (
@@ -197,7 +198,7 @@ def _gateway_router(prefix: str) -> APIRouter:
             202: {"model": TransferResult, "description": "Sent; Sequence has not finished"},
             400: {"model": Problem, "description": "A limit, or Sequence refused or failed it"},
         },
-        dependencies=[DRY_RUN],
+        dependencies=[DRY_RUN, KEY_HEADERS],
     )
     async def create_transfer(
         payload: TransferCreate, principal: Operator, session: SessionDep, request: Request
@@ -336,8 +337,9 @@ Funder = Annotated[Principal, scoped(Scope.sequence)]
         **UPSTREAM,
         400: {"model": Problem, "description": "A limit; a non-dollar wallet; Sequence refused"},
         403: {"model": Problem, "description": "Agent flagged, inactive, frozen; risk denied"},
+        200: {"model": DryRunResult, "description": "`Dry-Run: true`: the decision"},
     },
-    dependencies=[DRY_RUN],
+    dependencies=[DRY_RUN, KEY_HEADERS],
 )
 async def fund_wallet(
     agent_id: str, payload: FundingCreate, principal: Funder, session: SessionDep, request: Request

@@ -3,8 +3,10 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from app.api.deps import AccessRoute, SessionDep, SettingsDep, authenticated, scoped
+from app.api.idempotency import IdempotencyDep
 from app.api.outcomes import call_context
 from app.api.problems import AUTH_ERRORS, Problem
 from app.config import Mode, Settings
@@ -55,14 +57,20 @@ async def advance_clock(
     principal: Annotated[Principal, scoped(Scope.agents_write)],
     session: SessionDep,
     settings: SettingsDep,
+    idempotency: IdempotencyDep,
     request: Request,
-) -> ClockRead:
+) -> Response:
     """Move the owner's sandbox clock forward by `seconds`: every request of the owner's
     keys then runs at the new now (limit windows roll, velocity windows slide, holds and
     payment requests expire), in every process. What is due at the new now expires in
     this call, as the periodic jobs would at their next run. Other owners' clocks do not
-    move."""
+    move. Send an `Idempotency-Key`: a retry replays the first answer, never moves the
+    clock twice."""
     _sandbox_only(settings)
-    return await clock_service.advance(
+    replay = await idempotency.replay()
+    if replay is not None:
+        return replay
+    moved = await clock_service.advance(
         session, call_context(request, principal), payload.seconds, request.app.state.clock()
     )
+    return await idempotency.respond(moved)

@@ -212,3 +212,16 @@ async def test_the_clock_stops_ten_years_ahead(client: httpx.AsyncClient, make_k
     assert (await client.get("/api/v1/test/clock", headers=owner)).json()[
         "offset_seconds"
     ] == 3650 * DAY
+
+
+async def test_an_advance_retried_with_its_key_moves_the_clock_once(
+    client: httpx.AsyncClient, make_key: Any
+) -> None:
+    owner = bearer(await make_key())
+    keyed = {**owner, "Idempotency-Key": "advance-1"}
+    first = await client.post("/api/v1/test/clock/advance", json={"seconds": 60}, headers=keyed)
+    again = await client.post("/api/v1/test/clock/advance", json={"seconds": 60}, headers=keyed)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert (await client.get("/api/v1/test/clock", headers=owner)).json()["offset_seconds"] == 60

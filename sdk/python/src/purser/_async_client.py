@@ -1265,12 +1265,14 @@ class AsyncPurserClient:
         return await self._request(call("GET", "/test/clock", m.TestClock))
 
     @operation("POST /test/clock/advance")
-    async def advance_test_clock(self, seconds: int) -> m.TestClock:
+    async def advance_test_clock(
+        self, seconds: int, *, idempotency_key: str | None = None
+    ) -> m.TestClock:
         """Move the owner's sandbox clock forward by ``seconds`` (1 to 31 536 000, a year):
         every request of the owner's keys then runs at the new now (limit windows roll,
         holds and payment requests expire, in this call already). Other owners' clocks do
-        not move. The server does not replay this request, so one whose answer was lost
-        is not resent (that could move the clock twice): read ``get_test_clock``."""
+        not move. Sent with an ``Idempotency-Key``: a retry after a lost answer is replayed
+        by the server, never moves the clock twice."""
         if isinstance(seconds, bool) or not isinstance(seconds, int):
             raise TypeError("seconds is an int number of seconds")
         return await self._request(
@@ -1279,7 +1281,7 @@ class AsyncPurserClient:
                 "/test/clock/advance",
                 m.TestClock,
                 json={"seconds": seconds},
-                resendable=False,
+                idempotency_key=idempotency_key,
             )
         )
 

@@ -1244,12 +1244,14 @@ class PurserClient:
         return self._request(call("GET", "/test/clock", m.TestClock))
 
     @operation("POST /test/clock/advance")
-    def advance_test_clock(self, seconds: int) -> m.TestClock:
+    def advance_test_clock(
+        self, seconds: int, *, idempotency_key: str | None = None
+    ) -> m.TestClock:
         """Move the owner's sandbox clock forward by ``seconds`` (1 to 31 536 000, a year):
         every request of the owner's keys then runs at the new now (limit windows roll,
         holds and payment requests expire, in this call already). Other owners' clocks do
-        not move. The server does not replay this request, so one whose answer was lost
-        is not resent (that could move the clock twice): read ``get_test_clock``."""
+        not move. Sent with an ``Idempotency-Key``: a retry after a lost answer is replayed
+        by the server, never moves the clock twice."""
         if isinstance(seconds, bool) or not isinstance(seconds, int):
             raise TypeError("seconds is an int number of seconds")
         return self._request(
@@ -1258,7 +1260,7 @@ class PurserClient:
                 "/test/clock/advance",
                 m.TestClock,
                 json={"seconds": seconds},
-                resendable=False,
+                idempotency_key=idempotency_key,
             )
         )
 
