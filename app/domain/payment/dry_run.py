@@ -2,6 +2,8 @@
 the request's transaction, which is then rolled back instead of committed; this reads, in
 that same transaction before the rollback, what the call would have left behind."""
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.ledger import service as ledger
@@ -11,7 +13,20 @@ from app.domain.payment.service import CallContext
 from app.domain.wallet import repository as wallet_repository
 from app.domain.wallet import service as wallet_service
 from app.domain.wallet.schemas import LimitStateRead
+from app.errors import AppError
 from app.kit.money import format_amount
+
+
+def decided(refusal: AppError | None, status_code: int) -> dict[str, Any]:
+    """A dry run's decision members: ``deny`` with the refusal's code, message and status,
+    or ``allow`` with ``status_code`` (what the real call would answer)."""
+    if refusal is None:
+        return {"decision": "allow", "status_code": status_code, "reasons": []}
+    return {
+        "decision": "deny",
+        "status_code": refusal.status_code,
+        "reasons": [DryRunReason(code=refusal.code, message=refusal.detail)],
+    }
 
 
 async def report(
@@ -44,11 +59,7 @@ async def report(
     elif trace.amount is not None:
         currency = trace.amount.currency
     return DryRunResult(
-        decision="deny" if refusal is not None else "allow",
-        status_code=refusal.status_code if refusal is not None else status_code,
-        reasons=[]
-        if refusal is None
-        else [DryRunReason(code=refusal.code, message=refusal.detail)],
+        **decided(refusal, status_code),
         wallet_id=trace.wallet_id,
         amount=None if trace.amount is None else str(trace.amount),
         fee=None if trace.fee is None else str(trace.fee),

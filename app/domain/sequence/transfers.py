@@ -31,9 +31,10 @@ from app.domain.idempotency.service import fingerprint
 from app.domain.ledger import service as ledger
 from app.domain.ledger.schemas import Leg
 from app.domain.limits import service as limits_service
+from app.domain.payment import dry_run
 from app.domain.payment import service as payment_service
 from app.domain.payment.errors import PaymentRefused
-from app.domain.payment.schemas import DryRunReason, DryRunResult
+from app.domain.payment.schemas import DryRunResult
 from app.domain.payment.service import CallContext
 from app.domain.sequence import repository
 from app.domain.sequence.errors import (
@@ -56,6 +57,7 @@ from app.domain.sequence.service import (
     SETTLEMENT_ACCOUNT_NAME,
     Connection,
     Rail,
+    get_limits,
     is_sequence_id,
     limits_of,
     record_audit,
@@ -94,16 +96,17 @@ def _transfer_audit(row: Row[Any]) -> dict[str, Any]:
     }
 
 
+def _public_status(row: Row[Any]) -> Literal["completed", "pending", "failed"]:
+    """What a transfer's answer says of it: ``completed``, ``failed``, else ``pending``
+    (reserved, submitted, or sent with no final word yet)."""
+    if row.status in ("completed", "failed"):
+        return "completed" if row.status == "completed" else "failed"
+    return "pending"
+
+
 def _result(row: Row[Any]) -> TransferResult:
-    status: Literal["completed", "pending", "failed"] = (
-        "completed"
-        if row.status == "completed"
-        else "failed"
-        if row.status == "failed"
-        else "pending"
-    )
     return TransferResult(
-        status=status,
+        status=_public_status(row),
         transfer_id=row.sequence_transfer_id,
         id=row.id,
         amount_cents=row.amount_cents,
@@ -524,21 +527,19 @@ async def _dry_run(
         await _reserve(session, settings, request, values, server_now)
     except (PaymentRefused, TransferLimitExceeded) as error:
         refusal = error
-    per_transfer, daily = await limits_of(session, settings, owner_id)
-    day = today(settings, server_now)
-    used = await repository.used_on(session, owner_id, day)
+    state = await get_limits(session, settings, owner_id, server_now)
     resets_at = limits_service.next_window_starts(server_now, settings.limits_zone)["day"]
     limits = {
         "sequence_per_transfer": LimitStateRead(
-            limit=format_amount(per_transfer, "USD"),
+            limit=format_amount(state.max_transfer_cents, "USD"),
             used="0.00",
-            remaining=format_amount(per_transfer, "USD"),
+            remaining=format_amount(state.max_transfer_cents, "USD"),
             resets_at=None,
         ),
         "sequence_daily": LimitStateRead(
-            limit=format_amount(daily, "USD"),
-            used=format_amount(used, "USD"),
-            remaining=format_amount(max(daily - used, 0), "USD"),
+            limit=format_amount(state.max_daily_transfer_cents, "USD"),
+            used=format_amount(state.used_today_cents, "USD"),
+            remaining=format_amount(state.remaining_today_cents, "USD"),
             resets_at=resets_at,
         ),
     }
@@ -557,11 +558,7 @@ async def _dry_run(
         projected = format_amount(balance + (amount if refusal is None else 0), currency)
     trace = context.trace
     return DryRunResult(
-        decision="deny" if refusal is not None else "allow",
-        status_code=refusal.status_code if refusal is not None else 202,
-        reasons=[]
-        if refusal is None
-        else [DryRunReason(code=refusal.code, message=refusal.detail)],
+        **dry_run.decided(refusal, 202),
         wallet_id=wallet_id,
         amount=format_amount(amount, currency),
         fee=None,
@@ -605,13 +602,7 @@ async def create_transfer(
 
 
 def _funding(row: Row[Any]) -> FundingRead:
-    status: Literal["pending", "completed", "failed"] = (
-        "completed"
-        if row.status == "completed"
-        else "failed"
-        if row.status == "failed"
-        else "pending"
-    )
+    status = _public_status(row)
     return FundingRead(
         funding_id=row.id,
         agent_id=row.agent_id,

@@ -7,6 +7,7 @@ A request's now is the server's clock plus the owner's offset, read with the API
 its owner's now (``repository.offset_of``). Live mode has no test clock (404).
 """
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,13 +49,7 @@ async def advance(
         )
     now = owner_now(server_now, offset)
     # The jobs' own code, at the server's now: each row is compared with its owner's now.
-    at_server_time = CallContext(
-        principal=context.principal,
-        request_id=context.request_id,
-        now=server_now,
-        tz=context.tz,
-        risk_rules=context.risk_rules,
-    )
+    at_server_time = replace(context, now=server_now, trace=None)
     holds = await hold_service.expire_due(session, at_server_time, owner_id=owner_id)
     requests = await request_service.expire_due(session, server_now, owner_id=owner_id)
     await audit_service.append(
